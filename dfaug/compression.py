@@ -223,12 +223,12 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
         for frame in decoded:
             k = n_decoded - out_index.start
             if 0 <= k < len(kept):
-                kept[k] = frame.to_ndarray(format="rgb24")
+                kept[k] = frame.to_ndarray(format="rgb24", threads=threads)
             n_decoded += 1
 
     for n, i in enumerate(indices):
         frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
-        frame = frame.reformat(width, height, "yuv420p", interpolation="BICUBIC")
+        frame = frame.reformat(width, height, "yuv420p", interpolation="BICUBIC", threads=threads)
         frame.pts = n
         for packet in enc.encode(frame):
             collect(dec.decode(packet))
