@@ -17,3 +17,14 @@ def test_recompress_pair_example(tmp_path):
                     out.split("mean |real - fake|:")[1].split("\n")[0].split(","))
     assert face > 3 * border  # the fake differs in the face, the pair stays aligned elsewhere
     assert (tmp_path / "pair.png").stat().st_size > 1000
+
+
+def test_augment_pair_example(tmp_path):
+    for preset in ("re", "large_crop"):
+        out = run_example("augment_pair.py", "--preset", preset, "--out", str(tmp_path / "g.png"))
+        assert "x (4, 7, 3, 224, 192)" in out
+        assert "the 4 copies of the pair got different draws: True" in out
+        face, border = (float(x.strip().split()[-1]) for x in
+                        out.split("mean |real - fake|:")[1].split("\n")[0].split(","))
+        assert face > 3 * border
+        assert (tmp_path / "g.png").stat().st_size > 10000
