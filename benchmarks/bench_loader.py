@@ -1,0 +1,151 @@
+"""Loader throughput per CPU core: dfaug's PairDataset against the recipe's way of loading.
+
+Both ways read the same pairs (50-frame 300x300 crops of real video with synthetic
+fakes) with workers = cores, draw compression settings from the recipe's
+distribution (the same stream), and deliver the recipe's frames at a fixed size:
+
+- ``ours``: pair shards (`dfaug.PairShardWriter`, default storage format), a
+  ``PairDataset`` decoding only the frames the sample needs and re-encoding
+  in-process with the needed-frames mode;
+- ``recipe``: 50 PNG files per clip; per re-encoded clip one ffmpeg process encodes
+  them and a second decodes (benchmarks/bench_recompress.py's ``recipe_way``), frames
+  remapped as round(i / 50 * n) like the original code; without re-encoding the
+  used PNGs are read with PIL.
+
+Figures without the device stage (it runs on the GPU when there is one; the goal is
+stated for this case) and, with ``--augment``, with PairAugment + mixup inside the
+workers (ours) against per-image PIL AutoAugment (recipe's, bench_augment.py).
+
+    python benchmarks/bench_loader.py --pairs 32
+Prints one JSON line per mode.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+import dfaug
+from dfaug.loader import PairDataset, device_stage, fit_to
+from dfaug.sampling import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
+from dfaug.testing import media_path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_augment import RecipeAugment  # noqa: E402
+from bench_recompress import make_pairs, recipe_way, write_pngs  # noqa: E402
+
+SIZE = (288, 224)
+
+
+class RecipeDataset(torch.utils.data.Dataset):
+    """The recipe's loading: PNG folders, ffmpeg processes, per-image work."""
+
+    def __init__(self, folders, params, mode, augment):
+        self.folders, self.params, self.mode, self.augment = folders, params, mode, augment
+
+    def __len__(self):
+        return len(self.folders)
+
+    def __getitem__(self, i):
+        frames_wanted = FRAME_MODE_FRAMES if self.mode == "frame" else SEQUENCE_MODE_FRAMES
+        params = self.params[i]
+        members = []
+        for folder in self.folders[i]:
+            if params is None:
+                frames = np.stack([np.asarray(Image.open(os.path.join(folder, f"{k:03d}.png")))
+                                   for k in frames_wanted])
+            else:
+                clip = recipe_way(folder, params, 300, 300)
+                n = len(clip)
+                frames = clip[[min(n - 1, round(k / 50 * n)) for k in frames_wanted]]
+            members.append(fit_to(np.ascontiguousarray(frames), SIZE))
+        pair = np.stack(members)                                   # (2, T, 3, H, W)
+        if self.augment is None:
+            return torch.from_numpy(pair)
+        random.seed(i)
+        hwc = pair.transpose(0, 1, 3, 4, 2)
+        if self.mode == "frame":   # each frame its own image, shared by real and fake
+            return torch.stack([self.augment.pairs(hwc[:, t:t + 1][None])[0]
+                                for t in range(hwc.shape[1])], 1)
+        return self.augment.pairs(hwc[None])[0]
+
+
+def run(loader, per_item):
+    t0 = time.perf_counter()
+    n = 0
+    for item in loader:
+        n += per_item(item)
+    return n, time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--augment", action="store_true",
+                    help="also run the device stage in the workers (CPU-only training)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(args.seed)
+    video = dfaug.read_video(media_path("bigbuckbunny.mp4"))
+    pairs = make_pairs(video, args.pairs, rng)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with dfaug.PairShardWriter(os.path.join(tmp, "pairs-%03d.tar"),
+                                   max_pairs=max(1, args.pairs // (2 * args.workers))) as writer:
+            for k, (real, fake) in enumerate(pairs):
+                writer.write(f"pair{k:04d}", real, fake)
+        folders = []
+        for k, (real, fake) in enumerate(pairs):
+            folders.append((os.path.join(tmp, f"{k}r"), os.path.join(tmp, f"{k}f")))
+            write_pngs(real, folders[-1][0])
+            write_pngs(fake, folders[-1][1])
+        shard_bytes = sum(os.path.getsize(p) for p in writer.shards)
+        png_bytes = sum(os.path.getsize(os.path.join(d, f)) for pair in folders for d in pair
+                        for f in os.listdir(d))
+        sampler = dfaug.CompressionSampler()
+        params = [sampler.sample(np.random.default_rng([args.seed, k])) for k in range(args.pairs)]
+
+        for mode in ("frame", "sequence"):
+            images_per_pair = 8 if mode == "frame" else 1
+            for augment in ([False, True] if args.augment else [False]):
+                aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
+                ours = PairDataset(writer.shards, mode=mode, batch_size=4, size=SIZE,
+                                   augment=aug, seed=args.seed)
+                loader = torch.utils.data.DataLoader(ours, batch_size=None,
+                                                     num_workers=args.workers,
+                                                     collate_fn=lambda b: b)
+                n_ours, t_ours = run(loader, lambda b: len(b.keys) * images_per_pair)
+                recipe = RecipeDataset(folders, params, mode,
+                                       RecipeAugment(aug.config) if augment else None)
+                rl = torch.utils.data.DataLoader(recipe, batch_size=4, num_workers=args.workers)
+                n_rec, t_rec = run(rl, lambda b: len(b) * images_per_pair)
+                unit = "images" if mode == "frame" else "sequences"
+                rows.append({
+                    "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
+                    "pairs": args.pairs, "workers": args.workers, "clip": "50x300x300",
+                    f"{unit}_per_s_per_core": {
+                        "ours": round(n_ours / t_ours / args.workers, 2),
+                        "recipe": round(n_rec / t_rec / args.workers, 2)},
+                    "speedup": round((n_ours / t_ours) / (n_rec / t_rec), 2),
+                    "bytes_per_pair": {"shards": shard_bytes // args.pairs,
+                                       "png": png_bytes // args.pairs},
+                    "peak_rss_mb": {
+                        "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                        "workers_max": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024},
+                })
+                print(json.dumps(rows[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

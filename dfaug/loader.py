@@ -1,0 +1,299 @@
+"""The streaming loader: pair shards in, batches a model can train on out.
+
+Worker processes (``PairDataset``): read a pair, decode only the frames it needs,
+draw CompressionParams once per pair, ``recompress`` both clips, pick the recipe's
+frames by time, bring both members to a fixed size with the same operation, and
+batch them as uint8. The device stage (``PairAugment`` + aligned mixup) runs in the
+main process on the GPU when there is one, otherwise inside the workers so that it
+is spread over the cores (``PairLoader``).
+
+Splitting: shards go round-robin to the (rank, worker) splits after a per-epoch
+shuffle of the shard list; with fewer shards than splits, every split reads all
+shards and keeps every n-th pair. Either way each pair is seen once per epoch, and
+the same (seed, epoch, world size, workers) gives the same batches.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import PairAugment
+from .clip import Clip
+from .compression import CompressionSampler, plan_encode, recompress
+from .mixup import mix_pairs
+from .sampling import frame_mode_times, nearest_indices, sequence_mode_start, SEQUENCE_STEP
+from .shards import BadSample, PairRecord, read_shard
+from .video import VideoDecodeError
+
+log = logging.getLogger("dfaug.loader")
+MODES = ("frame", "sequence")
+
+
+def expand_shards(shards: Union[str, Sequence[str]]) -> list[str]:
+    """A glob pattern or a list of paths/patterns -> sorted list of existing shard paths."""
+    patterns = [shards] if isinstance(shards, (str, os.PathLike)) else list(shards)
+    paths = []
+    for p in patterns:
+        found = sorted(glob.glob(os.fspath(p)))
+        if not found:
+            raise FileNotFoundError(f"no shard matches {os.fspath(p)!r}")
+        paths.extend(found)
+    return paths
+
+
+def fit_to(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (T, h, w, 3) uint8 so the frames cover ``size`` (H, W), keeping the aspect,
+    then cut the centre: the same operation for every frame and both members."""
+    t, h, w, _ = frames.shape
+    out_h, out_w = size
+    scale = max(out_h / h, out_w / w)
+    rh, rw = max(out_h, round(h * scale)), max(out_w, round(w * scale))
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    if (rh, rw) != (h, w):
+        x = F.interpolate(x.contiguous(memory_format=torch.channels_last), size=(rh, rw),
+                          mode="bilinear", align_corners=False, antialias=False)
+    top, left = (rh - out_h) // 2, (rw - out_w) // 2
+    return x[:, :, top:top + out_h, left:left + out_w].contiguous().numpy()
+
+
+@dataclass
+class Batch:
+    """What a worker hands over: uint8 pairs, or model inputs when it ran the device stage."""
+
+    pairs: Optional[torch.Tensor] = None      # (B, 2, T, 3, H, W) uint8
+    x: Optional[torch.Tensor] = None
+    y: Optional[torch.Tensor] = None
+    keys: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (shard, key, reason) since the last batch
+
+    def pin_memory(self):  # called by DataLoader(pin_memory=True)
+        if self.pairs is not None:
+            self.pairs = self.pairs.pin_memory()
+        return self
+
+
+class PairDataset(torch.utils.data.IterableDataset):
+    """Pairs from shards, recompressed and sampled, batched in the worker.
+
+    ``mode``: ``"frame"`` (the recipe's 8 frames per pair) or ``"sequence"`` (7 frames
+    1/15 s apart). ``size``: (H, W) the members are brought to (covering, centre cut).
+    ``compression``: a CompressionSampler, or None for no re-encoding.
+    ``augment``: a PairAugment (or preset name) to run in the worker (CPU training);
+    None hands uint8 pairs to the main process. ``rank``/``world_size``: default to
+    torch.distributed's when it is initialised.
+    """
+
+    def __init__(self, shards, *, mode: str = "frame", batch_size: int = 8,
+                 size: tuple[int, int] = (288, 224),
+                 compression: Optional[CompressionSampler] = CompressionSampler(),
+                 augment: Union[PairAugment, str, None] = None, shuffle_buffer: int = 64,
+                 seed: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
+                 drop_last: bool = False):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) > 0):
+            raise ValueError(f"size must be (height, width), got {size!r}")
+        if shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be >= 1, got {shuffle_buffer!r}")
+        self.shards = expand_shards(shards)
+        self.mode, self.batch_size, self.size = mode, batch_size, tuple(size)
+        self.compression = compression
+        self.augment = PairAugment(augment) if isinstance(augment, str) else augment
+        self.shuffle_buffer, self.seed, self.drop_last = shuffle_buffer, seed, drop_last
+        if rank is None or world_size is None:
+            dist = torch.distributed
+            ready = dist.is_available() and dist.is_initialized()
+            rank = dist.get_rank() if ready else 0
+            world_size = dist.get_world_size() if ready else 1
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got {rank} of {world_size}")
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    # ------------------------------------------------------------- splitting
+
+    def _split(self) -> tuple[int, int]:
+        info = torch.utils.data.get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info else (1, 0)
+        return self.rank * workers + worker, self.world_size * workers
+
+    def _records(self, split: int, n_splits: int) -> Iterator:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
+        shards = [self.shards[i] for i in order]
+        if len(shards) >= n_splits:
+            for path in shards[split::n_splits]:
+                yield from read_shard(path)
+        else:
+            if split == 0 and self.epoch == 0:
+                log.warning("%d shards for %d loader splits: every split reads every shard; "
+                            "write more, smaller shards", len(shards), n_splits)
+            n = 0
+            for path in shards:
+                for record in read_shard(path):
+                    if n % n_splits == split:
+                        yield record
+                    n += 1
+
+    # ------------------------------------------------------------- one pair
+
+    def _times(self, pts: np.ndarray) -> np.ndarray:
+        if self.mode == "frame":
+            return pts[0] + frame_mode_times()
+        return pts[0] + sequence_mode_start() + np.arange(7) * SEQUENCE_STEP
+
+    def make_pair(self, record: PairRecord, rng: np.random.Generator) -> np.ndarray:
+        """(2, T, 3, H, W) uint8 of one pair. Raises ValueError on a broken sample."""
+        pts = record.pts
+        times = self._times(pts)
+        used = nearest_indices(pts, times)  # raises when the clip is too short
+        params = self.compression.sample(rng) if self.compression is not None else None
+        if params is None:
+            real, fake = record.clips(used)
+        else:
+            # one more input frame each side: after an fps reduction the output frame
+            # nearest to a wanted time may lie just outside the used frames' span
+            first, last = max(0, int(used[0]) - 1), min(len(pts) - 1, int(used[-1]) + 1)
+            h, w = record.meta["height"], record.meta["width"]
+            shape_only = Clip(np.empty((len(pts), h, w, 3), np.uint8), pts)
+            needed = np.unique(plan_encode(shape_only, params, (first, last)).indices)
+            members = []
+            for member in ("real", "fake"):
+                frames = np.empty((len(pts), h, w, 3), np.uint8)  # only `needed` is read
+                frames[needed] = record.frames(member, needed)
+                members.append(Clip(frames, pts))
+            out_real, out_fake = recompress(members, params, span=(first, last))
+            idx = nearest_indices(out_real.pts, times)
+            real, fake = out_real.take(idx), out_fake.take(idx)
+        if real.frames.shape != fake.frames.shape:
+            raise ValueError("members differ in shape after decoding")
+        pair = np.stack([fit_to(real.frames, self.size), fit_to(fake.frames, self.size)])
+        return pair
+
+    # ------------------------------------------------------------- stream
+
+    def __iter__(self) -> Iterator[Batch]:
+        split, n_splits = self._split()
+        rng = np.random.default_rng([self.seed, self.epoch, split])
+        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        buffer: list = []
+        batch: list = []
+        skipped: list = []
+
+        def emit(final=False):
+            nonlocal batch, skipped
+            if not batch or (final and self.drop_last and len(batch) < self.batch_size):
+                if skipped and final:
+                    out = Batch(skipped=skipped)
+                    skipped = []
+                    return out
+                return None
+            out = self._collate(batch, gen)
+            out.skipped, skipped, batch = skipped, [], []
+            return out
+
+        def take(record):
+            if isinstance(record, BadSample):
+                skipped.append((record.shard, record.key, record.reason))
+                log.warning("skipped %s:%s: %s", record.shard, record.key, record.reason)
+                return
+            try:
+                batch.append((record.key, self.make_pair(record, rng)))
+            except (ValueError, VideoDecodeError, KeyError, RuntimeError) as e:
+                skipped.append((record.shard, record.key, str(e)))
+                log.warning("skipped pair %s: %s", record.key, e)
+
+        for record in self._records(split, n_splits):
+            if len(buffer) < self.shuffle_buffer:
+                buffer.append(record)
+                continue
+            i = int(rng.integers(len(buffer)))
+            buffer[i], record = record, buffer[i]
+            take(record)
+            if len(batch) == self.batch_size:
+                yield emit()
+        rng.shuffle(buffer)
+        for record in buffer:
+            take(record)
+            if len(batch) == self.batch_size:
+                yield emit()
+        last = emit(final=True)
+        if last is not None:
+            yield last
+
+    def _collate(self, batch: list, gen: torch.Generator) -> Batch:
+        keys = [k for k, _ in batch]
+        pairs = torch.from_numpy(np.stack([p for _, p in batch]))   # (B, 2, T, 3, H, W)
+        if self.augment is None:
+            return Batch(pairs=pairs, keys=keys)
+        x, y = device_stage(pairs, self.augment, gen, self.mode)
+        return Batch(x=x, y=y, keys=keys)
+
+
+def device_stage(pairs: torch.Tensor, augment: PairAugment, gen: torch.Generator,
+                 mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """PairAugment + aligned mixup. Frame mode: every frame is its own pair (own draw,
+    own t): x (B*T, 3, h, w). Sequence mode: one draw and one t per sequence: x (B, T, ...)."""
+    if mode == "frame":
+        b, m, t = pairs.shape[:3]
+        pairs = pairs.transpose(1, 2).reshape(b * t, m, 1, *pairs.shape[3:])
+    return mix_pairs(augment(pairs, gen), gen, mode=mode)
+
+
+class PairLoader:
+    """Iterate (x, y) batches over pair shards, for one epoch at a time.
+
+    ``device``: where the device stage runs ("cuda" when available, else "cpu"). On
+    the CPU the workers run it; on CUDA they hand pinned uint8 pairs over and the
+    main process augments on the GPU. Other arguments go to :class:`PairDataset`.
+    ``skipped`` lists (shard, key, reason) of the pairs skipped so far.
+    """
+
+    def __init__(self, shards, *, augment: Union[PairAugment, str] = "re", mode: str = "frame",
+                 batch_size: int = 8, num_workers: int = 0, device: Optional[str] = None,
+                 seed: int = 0, **dataset_args):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.augment = PairAugment(augment) if isinstance(augment, str) else augment
+        on_cpu = self.device.type == "cpu"
+        self.dataset = PairDataset(shards, mode=mode, batch_size=batch_size, seed=seed,
+                                   augment=self.augment if on_cpu else None, **dataset_args)
+        self.num_workers, self.mode, self.seed = num_workers, mode, seed
+        self.skipped: list = []
+        self.counts: Counter = Counter()
+        self._loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=None, num_workers=num_workers,
+            pin_memory=not on_cpu, collate_fn=_identity,
+            persistent_workers=False)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.dataset.epoch)
+        for batch in self._loader:
+            self.skipped.extend(batch.skipped)
+            self.counts["skipped"] += len(batch.skipped)
+            if batch.x is None and batch.pairs is None:
+                continue
+            self.counts["pairs"] += len(batch.keys)
+            if batch.x is not None:
+                yield batch.x, batch.y
+            else:
+                pairs = batch.pairs.to(self.device, non_blocking=True)
+                yield device_stage(pairs, self.augment, gen, self.mode)
+
+
+def _identity(batch):
+    return batch

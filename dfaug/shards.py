@@ -1,0 +1,210 @@
+"""Pair shards: tar files of aligned real/fake clips, readable by webdataset's tools.
+
+One sample per aligned pair, three members sharing the sample's key:
+``KEY.real.<fmt>`` and ``KEY.fake.<fmt>`` (the clips' frames in a storage format of
+:mod:`dfaug.storage`) and ``KEY.json`` (metadata: timestamps, frame size, storage
+format, and whatever the writer was given: video names, frame numbers, crop box,
+label, source size). Keys contain no dot, as webdataset splits member names at the
+first dot.
+
+Shards are written under a temporary name and renamed when complete, so a crashed
+writer never leaves a half-written ``.tar`` behind.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+
+from . import storage
+from .clip import Clip
+
+DEFAULT_FORMAT = "png"  # docs/storage.md: cheapest lossless decode per sample
+
+
+@dataclass
+class PairRecord:
+    """A pair as stored: metadata decoded, frames still encoded (decode what you need)."""
+
+    key: str
+    meta: dict
+    real: bytes
+    fake: bytes
+    shard: str = ""
+
+    @property
+    def pts(self) -> np.ndarray:
+        return np.asarray(self.meta["pts"], dtype=np.float64)
+
+    def frames(self, member: str, indices=None) -> np.ndarray:
+        """Decode frames of ``member`` (``"real"`` or ``"fake"``), only ``indices`` if given."""
+        if member not in ("real", "fake"):
+            raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
+        data = self.real if member == "real" else self.fake
+        frames = storage.decode_frames(data, self.meta["format"], indices)
+        h, w = self.meta["height"], self.meta["width"]
+        if frames.shape[1:] != (h, w, 3):
+            raise ValueError(f"{self.key}.{member}: frames {frames.shape[1:]} do not match the "
+                             f"metadata's {h}x{w}")
+        return frames
+
+    def clips(self, indices=None) -> tuple[Clip, Clip]:
+        """(real, fake) Clips of the frames at ``indices`` (all if None)."""
+        pts = self.pts if indices is None else self.pts[np.asarray(indices)]
+        return Clip(self.frames("real", indices), pts), Clip(self.frames("fake", indices), pts)
+
+
+class PairShardWriter:
+    """Write aligned pairs into tar shards, rolling over at a size or pair limit.
+
+    ``pattern``: shard path with one integer field, e.g. ``"out/pairs-%06d.tar"``.
+    ``max_bytes`` / ``max_pairs``: start a new shard before exceeding either.
+    ``fmt``: storage format of the frames (:data:`dfaug.storage.FORMATS`).
+    Use as a context manager; ``shards`` lists the completed shard paths.
+    """
+
+    def __init__(self, pattern: str, *, max_bytes: int = 1 << 30, max_pairs: Optional[int] = None,
+                 fmt: str = DEFAULT_FORMAT, start_index: int = 0):
+        try:
+            pattern % 0
+        except TypeError:
+            raise ValueError(f"pattern must contain one integer field like %06d, got {pattern!r}") from None
+        if fmt not in storage.FORMATS:
+            raise ValueError(f"fmt must be one of {storage.FORMATS}, got {fmt!r}")
+        if max_bytes <= 0 or (max_pairs is not None and max_pairs <= 0):
+            raise ValueError("max_bytes and max_pairs must be positive")
+        self.pattern, self.max_bytes, self.max_pairs, self.fmt = pattern, max_bytes, max_pairs, fmt
+        self.index = start_index
+        self.shards: list[str] = []
+        self._tar = None
+        self._path = None
+        self._size = 0
+        self._pairs = 0
+        self._keys: set[str] = set()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, key: str, real: Clip, fake: Clip, meta: Optional[dict] = None) -> None:
+        """Add one aligned pair. ``meta`` must be JSON-serialisable."""
+        if not isinstance(key, str) or not key or "." in key or "/" in key:
+            raise ValueError(f"key must be a non-empty string without '.' or '/', got {key!r}")
+        if key in self._keys:
+            raise ValueError(f"key {key!r} was already written")
+        if real.frames.shape != fake.frames.shape:
+            raise ValueError(f"{key}: real {real.frames.shape} and fake {fake.frames.shape} "
+                             "differ: not an aligned pair")
+        if not np.array_equal(real.pts, fake.pts):
+            raise ValueError(f"{key}: real and fake timestamps differ: not an aligned pair")
+        record = dict(meta or {})
+        for reserved in ("pts", "format", "height", "width", "frames"):
+            record.pop(reserved, None)
+        record.update(pts=real.pts.tolist(), format=self.fmt, height=real.height,
+                      width=real.width, frames=len(real))
+        members = [(f"{key}.json", json.dumps(record).encode()),
+                   (f"{key}.real.{self.fmt}", storage.encode_frames(real.frames, self.fmt)),
+                   (f"{key}.fake.{self.fmt}", storage.encode_frames(fake.frames, self.fmt))]
+        size = sum(512 + len(data) + 511 for _, data in members)
+        if self._tar is not None and (self._size + size > self.max_bytes or
+                                      (self.max_pairs and self._pairs >= self.max_pairs)):
+            self._finish()
+        if self._tar is None:
+            self._open()
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0  # reproducible shards
+            self._tar.addfile(info, io.BytesIO(data))
+        self._size += size
+        self._pairs += 1
+        self._keys.add(key)
+
+    def close(self) -> list[str]:
+        """Finish the open shard; returns every completed shard path."""
+        if self._tar is not None:
+            self._finish()
+        return self.shards
+
+    def abort(self) -> None:
+        """Drop the open shard (its temporary file) after an error."""
+        if self._tar is not None:
+            self._tar.close()
+            os.remove(self._path + ".tmp")
+            self._tar = None
+
+    def _open(self):
+        self._path = self.pattern % self.index
+        os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
+        self._tar = tarfile.open(self._path + ".tmp", "w", format=tarfile.USTAR_FORMAT)
+        self._size = 0
+        self._pairs = 0
+
+    def _finish(self):
+        self._tar.close()
+        os.replace(self._path + ".tmp", self._path)
+        self.shards.append(self._path)
+        self._tar = None
+        self.index += 1
+
+
+@dataclass
+class BadSample:
+    """A sample that could not be read: where, and why. Readers yield it instead of
+    raising so that one broken sample does not end the shard."""
+
+    shard: str
+    key: Optional[str]
+    reason: str
+
+
+def read_shard(path: str) -> Iterator["PairRecord | BadSample"]:
+    """Stream the pairs of one shard in order.
+
+    A sample missing a member or with unreadable metadata comes out as a
+    :class:`BadSample`; so does a truncated or corrupt tar, after the samples before
+    the damage. Frames are decoded later, by :meth:`PairRecord.frames`.
+    """
+    try:
+        tar = tarfile.open(path, "r|")
+    except (tarfile.TarError, OSError) as e:
+        yield BadSample(path, None, f"not a readable tar shard ({e})")
+        return
+    with tar:
+        group: dict[str, bytes] = {}
+        current = None
+        try:
+            for info in tar:
+                if not info.isfile():
+                    continue
+                key, _, suffix = info.name.partition(".")
+                if current is not None and key != current:
+                    yield _record(path, current, group)
+                    group = {}
+                current = key
+                group[suffix] = tar.extractfile(info).read()
+        except (tarfile.TarError, OSError, EOFError) as e:
+            yield BadSample(path, current, f"truncated or corrupt tar ({e})")
+            return
+        if current is not None:
+            yield _record(path, current, group)
+
+
+def _record(path: str, key: str, group: dict) -> "PairRecord | BadSample":
+    try:
+        meta = json.loads(group["json"])
+        fmt = meta["format"]
+        return PairRecord(key, meta, group[f"real.{fmt}"], group[f"fake.{fmt}"], path)
+    except (KeyError, ValueError, TypeError) as e:
+        return BadSample(path, key, f"incomplete sample or unreadable metadata "
+                                    f"({type(e).__name__}: {e})")

@@ -1,0 +1,275 @@
+"""How one clip's frames are stored inside a pair shard: encode and decode, in-process.
+
+Every format shares one container, so a shard member is self-describing and damage is
+caught instead of turning into wrong pixels::
+
+    header   magic b"DFCL", version, format code, T, H, W, extradata length
+    table    per frame: payload length, CRC-32 of the payload, keyframe flag
+    crc      CRC-32 of header + table
+    extradata, then the T payloads back to back
+
+Per-frame CRCs let a loader that reads a few frames check just those bytes.
+Which format is the default, and why, is measured in ``benchmarks/bench_storage.py``
+and written up in ``docs/storage.md``.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from fractions import Fraction
+from typing import Optional, Sequence
+
+import av
+import numpy as np
+
+from .video import VideoDecodeError
+
+FORMATS = ("png", "h264-lossless", "ffv1", "raw", "yuv420p")
+LOSSLESS = ("png", "h264-lossless", "ffv1", "raw")
+
+# Keyframe interval of h264-lossless. On a 300x300 crop an IDR every 5 frames costs
+# ~5% more bytes than one per clip and bounds what a sample decodes beyond the frames
+# it uses to 4 per run; all-intra costs ~25% more bytes (docs/storage.md).
+H264_GOP = 5
+
+_MAGIC, _VERSION = b"DFCL", 1
+_HEADER = struct.Struct("<4sBBHIIII")  # magic, version, format, reserved, T, H, W, extradata
+_ENTRY = struct.Struct("<IIB")          # length, crc32, flags
+_CRC = struct.Struct("<I")
+_KEY = 1
+_CODE = {name: i for i, name in enumerate(FORMATS)}
+
+# (encoder, encoder pixel format, decoder, options). Options are pinned rather than
+# left to FFmpeg's defaults, which change between releases.
+_CODECS = {
+    # The old recipe stored PNG files; FFmpeg's encoder at its defaults (zlib level 6).
+    "png": ("png", "rgb24", "png", {}),
+    # qp=0 on RGB input is exact. tune=fastdecode (CAVLC, no weighted prediction)
+    # decodes as fast as ultrafast while preset medium's search makes the stream ~15%
+    # smaller; CABAC presets are smaller again but ~3x slower to decode. No B-frames,
+    # so decode order is display order and a sample stops at its last frame.
+    "h264-lossless": ("libx264rgb", "rgb24", "h264",
+                      {"qp": "0", "preset": "medium", "tune": "fastdecode", "bframes": "0",
+                       "sc_threshold": "0", "threads": "1"}),
+    # FFV1 carries adaptive context state from frame to frame unless every frame is
+    # a keyframe: gop_size=1 (set below) makes each frame decodable alone. Version 3
+    # with slice CRCs; Golomb-Rice coding decodes faster than the range coder for
+    # ~6% more bytes. bgr0 is its 8-bit RGB input (reversible colour transform).
+    "ffv1": ("ffv1", "bgr0", "ffv1",
+             {"level": "3", "coder": "rice", "context": "0", "slicecrc": "1"}),
+}
+
+
+def _check_format(fmt) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    return fmt
+
+
+def _check_frames(frames) -> np.ndarray:
+    if not isinstance(frames, np.ndarray):
+        raise ValueError(f"frames must be a numpy array, got {type(frames).__name__}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must have shape (T, H, W, 3), got {frames.shape}")
+    if 0 in frames.shape:
+        raise ValueError(f"frames must hold at least one non-empty frame, got shape {frames.shape}")
+    if max(frames.shape) >= 2 ** 32:
+        raise ValueError(f"frames is too large to store: {frames.shape}")
+    return np.ascontiguousarray(frames)
+
+
+def _yuv_sizes(height: int, width: int) -> tuple[int, int, int, int]:
+    """Plane sizes of yuv420p; odd sides round the chroma planes up, as FFmpeg does."""
+    ch, cw = (height + 1) // 2, (width + 1) // 2
+    return height, width, ch, cw
+
+
+def _codec_payloads(frames: np.ndarray, fmt: str) -> tuple[list[bytes], list[bool], bytes]:
+    name, pix_fmt, _, options = _CODECS[fmt]
+    t, h, w, _ = frames.shape
+    enc = av.CodecContext.create(name, "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, pix_fmt
+    enc.time_base = Fraction(1, 30)  # arbitrary: timestamps live in the sample's JSON
+    enc.thread_count = 1
+    enc.gop_size = H264_GOP if fmt == "h264-lossless" else 1
+    enc.options = dict(options)
+    packets = []
+    try:
+        for i in range(t):
+            frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            if pix_fmt != "rgb24":
+                frame = frame.reformat(format=pix_fmt)
+            frame.pts = i
+            packets += enc.encode(frame)
+        packets += enc.encode(None)
+    except av.error.FFmpegError as e:
+        raise ValueError(f"{fmt} cannot encode frames of shape {frames.shape}: {e}") from e
+    if len(packets) != t:
+        raise RuntimeError(f"{name} returned {len(packets)} packets for {t} frames")
+    keys = [True] * t if fmt != "h264-lossless" else [p.is_keyframe for p in packets]
+    return [bytes(p) for p in packets], keys, bytes(enc.extradata or b"")
+
+
+def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
+    """Store RGB frames uint8 (T, H, W, 3) as one blob in format ``fmt`` (see FORMATS)."""
+    fmt = _check_format(fmt)
+    frames = _check_frames(frames)
+    t, h, w, _ = frames.shape
+    extradata = b""
+    if fmt == "raw":
+        payloads, keys = [f.tobytes() for f in frames], [True] * t
+    elif fmt == "yuv420p":
+        payloads, keys = [], [True] * t
+        for f in frames:
+            yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
+            payloads.append(b"".join(
+                np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].tobytes()
+                for p in yuv.planes))
+    else:
+        payloads, keys, extradata = _codec_payloads(frames, fmt)
+    head = _HEADER.pack(_MAGIC, _VERSION, _CODE[fmt], 0, t, h, w, len(extradata))
+    head += b"".join(_ENTRY.pack(len(p), zlib.crc32(p), _KEY if k else 0)
+                     for p, k in zip(payloads, keys))
+    return b"".join([head, _CRC.pack(zlib.crc32(head)), extradata, *payloads])
+
+
+class _Blob:
+    """Parsed header of an encoded clip; payloads are checked only when read."""
+
+    def __init__(self, data, fmt: str):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValueError(f"data must be bytes, got {type(data).__name__}")
+        self.data = memoryview(data).cast("B")
+        if len(self.data) < _HEADER.size:
+            raise VideoDecodeError(f"data is truncated: {len(self.data)} bytes, no clip header")
+        magic, version, code, _, self.t, self.h, self.w, n_extra = _HEADER.unpack_from(self.data)
+        if magic != _MAGIC or version != _VERSION:
+            raise VideoDecodeError("data is not an encoded clip (bad magic or version)")
+        stored = FORMATS[code] if code < len(FORMATS) else f"<code {code}>"
+        if stored != fmt:
+            raise ValueError(f"fmt is {fmt!r} but data holds a {stored!r} clip")
+        table_end = _HEADER.size + self.t * _ENTRY.size
+        if len(self.data) < table_end + _CRC.size:
+            raise VideoDecodeError("data is truncated inside the frame table")
+        if zlib.crc32(self.data[:table_end]) != _CRC.unpack_from(self.data, table_end)[0]:
+            raise VideoDecodeError("data is corrupt: clip header checksum mismatch")
+        entries = [_ENTRY.unpack_from(self.data, _HEADER.size + i * _ENTRY.size)
+                   for i in range(self.t)]
+        self.lengths = np.array([e[0] for e in entries], np.int64)
+        self.crcs = [e[1] for e in entries]
+        self.keys = np.array([bool(e[2] & _KEY) for e in entries])
+        extra_start = table_end + _CRC.size
+        self.extradata = bytes(self.data[extra_start:extra_start + n_extra])
+        self.offsets = extra_start + n_extra + np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        end = extra_start + n_extra + int(self.lengths.sum())
+        if len(self.data) != end:
+            raise VideoDecodeError(
+                f"data is {'truncated' if len(self.data) < end else 'too long'}: "
+                f"{len(self.data)} bytes, the header describes {end}")
+
+    def payload(self, i: int) -> memoryview:
+        p = self.data[self.offsets[i]:self.offsets[i] + self.lengths[i]]
+        if zlib.crc32(p) != self.crcs[i]:
+            raise VideoDecodeError(f"data is corrupt: frame {i} fails its checksum")
+        return p
+
+
+def _check_indices(indices, t: int) -> np.ndarray:
+    if indices is None:
+        return np.arange(t)
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or not (idx.size == 0 or np.issubdtype(idx.dtype, np.integer)):
+        raise ValueError(f"indices must be a 1-D sequence of integers, got {indices!r}")
+    if idx.size == 0:
+        raise ValueError("indices must name at least one frame, got none")
+    if idx.min() < 0 or idx.max() >= t:
+        raise ValueError(f"indices must be in [0, {t - 1}] for this {t}-frame clip, "
+                         f"got {idx.min()}..{idx.max()}")
+    return idx.astype(np.int64)
+
+
+def _decode_runs(blob: _Blob, fmt: str, needed: np.ndarray) -> dict[int, np.ndarray]:
+    """Decode ``needed`` (sorted, unique); inter-coded runs start at their keyframe."""
+    if fmt == "h264-lossless":
+        if not blob.keys[0]:
+            raise VideoDecodeError("data is corrupt: the first h264 frame is not a keyframe")
+        key_at = np.maximum.accumulate(np.where(blob.keys, np.arange(blob.t), 0))
+        runs, end = [], -1
+        for i in needed:
+            if key_at[i] > end:  # restarting at the keyframe is never more work
+                runs.append(list(range(key_at[i], i + 1)))
+            else:
+                runs[-1] += range(end + 1, i + 1)
+            end = i
+    else:  # intra-only: every frame decodes alone, one decoder serves them all
+        runs = [list(needed)]
+    dec_name = _CODECS[fmt][2]
+    wanted, out = set(needed.tolist()), {}
+    try:
+        for run in runs:
+            dec = av.CodecContext.create(dec_name, "r")
+            dec.thread_count = 1
+            dec.width, dec.height = blob.w, blob.h  # FFV1's decoder needs them up front
+            if blob.extradata:
+                dec.extradata = blob.extradata
+            decoded = []
+            for i in run:
+                packet = av.Packet(blob.payload(i))
+                # FFmpeg's PNG decoder treats a packet not flagged key as a delta on
+                # the previous picture: the flag must travel with the bytes.
+                packet.is_keyframe = bool(blob.keys[i])
+                decoded += dec.decode(packet)
+            decoded += dec.decode(None)
+            if len(decoded) != len(run):
+                raise VideoDecodeError(f"data is corrupt: {len(decoded)} of {len(run)} "
+                                       f"{fmt} frames decoded")
+            for i, frame in zip(run, decoded):
+                if (frame.width, frame.height) != (blob.w, blob.h):
+                    raise VideoDecodeError(f"data is corrupt: frame {i} decoded as "
+                                           f"{frame.width}x{frame.height}, expected {blob.w}x{blob.h}")
+                if i in wanted:
+                    out[i] = frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as e:
+        raise VideoDecodeError(f"data is corrupt: {fmt} decoding failed ({e})") from e
+    return out
+
+
+def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None) -> np.ndarray:
+    """Frames ``indices`` (all if None, in the order given) of a clip from :func:`encode_frames`.
+
+    Returns uint8 (len(indices), H, W, 3) RGB. Only the asked frames are decoded, plus,
+    for h264-lossless, the frames from each one's preceding keyframe. Raises
+    ``ValueError`` for bad arguments and ``VideoDecodeError`` (a ValueError) for
+    truncated or corrupt data.
+    """
+    fmt = _check_format(fmt)
+    blob = _Blob(data, fmt)
+    idx = _check_indices(indices, blob.t)
+    h, w = blob.h, blob.w
+    out = np.empty((len(idx), h, w, 3), np.uint8)
+    if fmt == "raw":
+        if not np.all(blob.lengths == h * w * 3):
+            raise VideoDecodeError("data is corrupt: raw frame lengths do not match the frame size")
+        for k, i in enumerate(idx):
+            out[k] = np.frombuffer(blob.payload(i), np.uint8).reshape(h, w, 3)
+        return out
+    if fmt == "yuv420p":
+        _, _, ch, cw = _yuv_sizes(h, w)
+        if not np.all(blob.lengths == h * w + 2 * ch * cw):
+            raise VideoDecodeError("data is corrupt: yuv420p frame lengths do not match the frame size")
+        for k, i in enumerate(idx):
+            src = np.frombuffer(blob.payload(i), np.uint8)
+            frame = av.VideoFrame(w, h, "yuv420p")
+            start = 0
+            for plane, (ph, pw) in zip(frame.planes, ((h, w), (ch, cw), (ch, cw))):
+                dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+                dst[:, :pw] = src[start:start + ph * pw].reshape(ph, pw)
+                start += ph * pw
+            out[k] = frame.to_ndarray(format="rgb24")
+        return out
+    decoded = _decode_runs(blob, fmt, np.unique(idx))
+    for k, i in enumerate(idx):
+        out[k] = decoded[i]
+    return out

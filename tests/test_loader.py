@@ -1,0 +1,135 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from dfaug import CompressionSampler
+from dfaug.loader import PairDataset, PairLoader
+from dfaug.shards import PairShardWriter
+from pairs import real_pairs
+from test_shards import corrupt_member
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+    """10 real-video pairs (carphone pristine/distorted, synthetic fakes, bikes) in 5 shards."""
+    folder = tmp_path_factory.mktemp("shards")
+    with PairShardWriter(str(folder / "pairs-%03d.tar"), max_pairs=2) as writer:
+        for key, real, fake, meta in real_pairs(n_carphone=8, n_bikes=2):
+            writer.write(key, real, fake, meta)
+    return folder
+
+
+ALL_KEYS = {f"carphone{i:03d}" for i in range(8)} | {"bikes000", "bikes001"}
+
+
+def keys_seen(shards, world_size, workers, epoch=0, **kwargs):
+    seen = []
+    for rank in range(world_size):
+        ds = PairDataset(shards, compression=None, batch_size=3, rank=rank,
+                         world_size=world_size, size=(64, 64), **kwargs)
+        ds.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers,
+                                             collate_fn=lambda b: b)
+        for batch in loader:
+            seen.extend(batch.keys)
+    return seen
+
+
+@pytest.mark.parametrize("shards", ["pairs-*.tar", "pairs-00[01].tar"])
+def test_each_pair_once_per_epoch_over_2_ranks_and_2_workers(shard_dir, shards):
+    """5 shards over 4 splits (shard-level), and 2 shards over 4 splits (pair-level)."""
+    seen = keys_seen(str(shard_dir / shards), world_size=2, workers=2)
+    expected = ALL_KEYS if shards == "pairs-*.tar" else {f"carphone{i:03d}" for i in range(4)}
+    assert sorted(seen) == sorted(expected)
+
+
+def test_same_seed_same_batches_other_epoch_other_order(shard_dir):
+    def run(epoch, seed=0):
+        loader = PairLoader(str(shard_dir / "*.tar"), augment="sequence", mode="sequence",
+                            batch_size=4, num_workers=2, seed=seed, size=(128, 112))
+        loader.set_epoch(epoch)
+        return [(x, y) for x, y in loader]
+
+    a, b, c = run(0), run(0), run(1)
+    assert len(a) == len(b) and all(torch.equal(xa, xb) and torch.equal(ya, yb)
+                                    for (xa, ya), (xb, yb) in zip(a, b))
+    assert not all(torch.equal(xa, xc) for (xa, _), (xc, _) in zip(a, c))
+
+
+def test_frame_mode_batches(shard_dir):
+    loader = PairLoader(str(shard_dir / "*.tar"), augment="re", mode="frame", batch_size=3,
+                        num_workers=0, size=(288, 224))
+    batches = list(loader)
+    assert sum(len(y) for _, y in batches) == 10 * 8      # 8 frames per pair, each an image
+    x, y = batches[0]
+    assert x.shape == (3 * 8, 3, 224, 192) and x.dtype == torch.float32
+    assert y.shape == (24,) and bool(((y >= 0) & (y <= 1)).all())
+    assert len(set(y.tolist())) == 24                      # one t per image
+    assert loader.counts["pairs"] == 10 and not loader.skipped
+
+
+def test_sequence_mode_with_the_recipe_compression(shard_dir):
+    loader = PairLoader(str(shard_dir / "*.tar"), augment="sequence", mode="sequence",
+                        batch_size=4, num_workers=2,
+                        compression=CompressionSampler(p_skip=0.0), size=(160, 128))
+    shapes = [(x.shape, y.shape) for x, y in loader]
+    assert shapes[0] == ((4, 7, 3, 224, 192), (4, 7))
+    assert sum(s[1][0] for s in shapes) == 10
+    for x, y in loader:
+        assert torch.equal(y, y[:, :1].expand_as(y))       # one t per sequence
+        assert torch.isfinite(x).all()
+
+
+def test_pair_members_stay_aligned_through_the_worker(shard_dir):
+    """Without augmentation: the compressed real and fake differ only where the fake does."""
+    ds = PairDataset(str(shard_dir / "pairs-000.tar"), mode="sequence", batch_size=2,
+                     compression=CompressionSampler(p_skip=0.0, p_scale=1.0), size=(144, 176))
+    batch = next(iter(ds))
+    pairs = batch.pairs.float()                            # (2, 2, 7, 3, 144, 176)
+    assert batch.pairs.dtype == torch.uint8
+    for pair, key in zip(pairs, batch.keys):
+        diff = (pair[0] - pair[1]).abs().mean(dim=(0, 1))   # (H, W)
+        shifted = (pair[0, 1:] - pair[1, :-1]).abs().mean(dim=(0, 1))
+        assert diff[:20].mean() < shifted[:20].mean()      # frame k of real with frame k of fake
+        if key == "carphone001":                           # synthetic: only the centre changed
+            assert diff[36:108, 59:117].mean() > 1.5 * diff[:20].mean()
+
+
+def test_a_corrupted_member_is_skipped_and_counted(shard_dir, tmp_path, caplog):
+    import shutil
+    for p in shard_dir.glob("*.tar"):
+        shutil.copy(p, tmp_path / p.name)
+    fmt = "ffv1"
+    from dfaug.shards import read_shard
+    fmt = next(read_shard(str(tmp_path / "pairs-001.tar"))).meta["format"]
+    corrupt_member(str(tmp_path / "pairs-001.tar"), f".fake.{fmt}")
+    loader = PairLoader(str(tmp_path / "*.tar"), augment="sequence", mode="sequence",
+                        batch_size=4, num_workers=0, size=(128, 112))
+    with caplog.at_level(logging.WARNING, logger="dfaug.loader"):
+        total = sum(len(y) for _, y in loader)
+    assert total == 9
+    assert loader.counts == {"pairs": 9, "skipped": 1}
+    (shard, key, reason), = loader.skipped
+    assert shard.endswith("pairs-001.tar") and key == "carphone002"
+    assert "carphone002" in caplog.text
+
+
+def test_too_short_clips_are_skipped(tmp_path):
+    (key, real, fake, meta), = real_pairs(n_carphone=1, n_bikes=0)
+    with PairShardWriter(str(tmp_path / "s-%02d.tar")) as writer:
+        writer.write("short", real.take(np.arange(20)), fake.take(np.arange(20)))
+        writer.write("long", real, fake)
+    loader = PairLoader(str(tmp_path / "*.tar"), augment="re", batch_size=2, size=(128, 112))
+    assert sum(len(y) for _, y in loader) == 8
+    assert loader.skipped[0][1] == "short" and "outside the clip" in loader.skipped[0][2]
+
+
+def test_bad_arguments(shard_dir, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        PairDataset(str(tmp_path / "none-*.tar"))
+    with pytest.raises(ValueError, match="mode"):
+        PairDataset(str(shard_dir / "*.tar"), mode="video")
+    with pytest.raises(ValueError, match="rank"):
+        PairDataset(str(shard_dir / "*.tar"), rank=2, world_size=2)

@@ -1,0 +1,123 @@
+import io
+import json
+import os
+import tarfile
+
+import numpy as np
+import pytest
+
+from dfaug import Clip
+from dfaug.shards import BadSample, PairRecord, PairShardWriter, read_shard
+from pairs import real_pairs
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return real_pairs(n_carphone=4, n_bikes=1)
+
+
+def write(tmp_path, pairs, **kwargs):
+    with PairShardWriter(str(tmp_path / "pairs-%04d.tar"), **kwargs) as writer:
+        for key, real, fake, meta in pairs:
+            writer.write(key, real, fake, meta)
+    return writer.shards
+
+
+def test_round_trip_with_rollover(tmp_path, pairs):
+    shards = write(tmp_path, pairs, max_pairs=2)
+    assert [os.path.basename(s) for s in shards] == ["pairs-0000.tar", "pairs-0001.tar",
+                                                    "pairs-0002.tar"]
+    assert not list(tmp_path.glob("*.tmp"))
+    records = [r for s in shards for r in read_shard(s)]
+    assert [r.key for r in records] == [p[0] for p in pairs]
+    for record, (key, real, fake, meta) in zip(records, pairs):
+        assert isinstance(record, PairRecord)
+        got_real, got_fake = record.clips()
+        assert np.array_equal(got_real.frames, real.frames)   # lossless storage
+        assert np.array_equal(got_fake.frames, fake.frames)
+        assert np.array_equal(record.pts, real.pts)
+        assert record.meta["first_frame"] == meta["first_frame"]
+        assert (record.meta["height"], record.meta["width"]) == (real.height, real.width)
+        some = record.frames("fake", [3, 19, 31])
+        assert np.array_equal(some, fake.frames[[3, 19, 31]])
+
+
+def test_size_limit_rolls_over(tmp_path, pairs):
+    one = len(open(write(tmp_path / "a", pairs[:1])[0], "rb").read())
+    shards = write(tmp_path / "b", pairs, max_bytes=int(one * 1.5))
+    assert len(shards) == len(pairs)
+
+
+def test_shards_are_readable_by_webdataset(tmp_path, pairs):
+    webdataset = pytest.importorskip("webdataset")
+    shards = write(tmp_path, pairs[:3])
+    samples = list(webdataset.WebDataset(shards, shardshuffle=False))
+    assert [s["__key__"] for s in samples] == [p[0] for p in pairs[:3]]
+    fmt = json.loads(samples[0]["json"])["format"]
+    assert set(samples[0]) >= {"json", f"real.{fmt}", f"fake.{fmt}"}
+
+
+def test_writer_refuses_misaligned_pairs_and_bad_keys(tmp_path, pairs):
+    key, real, fake, meta = pairs[0]
+    with PairShardWriter(str(tmp_path / "p-%02d.tar")) as writer:
+        with pytest.raises(ValueError, match="not an aligned pair"):
+            writer.write("a", real, fake.take(np.arange(49)))
+        with pytest.raises(ValueError, match="not an aligned pair"):
+            writer.write("a", real, Clip(fake.frames, fake.pts + 0.01))
+        with pytest.raises(ValueError, match="key"):
+            writer.write("a.b", real, fake)
+        writer.write("a", real, fake)
+        with pytest.raises(ValueError, match="already written"):
+            writer.write("a", real, fake)
+    with pytest.raises(ValueError, match="pattern"):
+        PairShardWriter(str(tmp_path / "no-field.tar"))
+    with pytest.raises(ValueError, match="fmt must be one of"):
+        PairShardWriter(str(tmp_path / "p-%02d.tar"), fmt="jpeg")
+
+
+def test_a_crash_leaves_no_half_written_shard(tmp_path, pairs):
+    key, real, fake, meta = pairs[0]
+    with pytest.raises(RuntimeError):
+        with PairShardWriter(str(tmp_path / "p-%02d.tar")) as writer:
+            writer.write("a", real, fake)
+            assert list(tmp_path.glob("*.tar.tmp"))
+            raise RuntimeError("killed")
+    assert not list(tmp_path.iterdir())
+
+
+def corrupt_member(path: str, member_suffix: str) -> None:
+    """Rewrite a shard with the first member ending in ``member_suffix`` garbled."""
+    members = []
+    with tarfile.open(path) as tar:
+        for info in tar:
+            members.append((info, tar.extractfile(info).read()))
+    done = False
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for info, data in members:
+            if not done and info.name.endswith(member_suffix):
+                data = data[:len(data) // 3] + bytes(len(data) - len(data) // 3)
+                info.size = len(data)
+                done = True
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_broken_samples_are_reported_not_raised(tmp_path, pairs):
+    shard = write(tmp_path, pairs[:3])[0]
+    fmt = next(read_shard(shard)).meta["format"]
+    corrupt_member(shard, f".real.{fmt}")
+    first, *rest = list(read_shard(shard))
+    with pytest.raises(ValueError):
+        first.frames("real")
+    assert np.array_equal(rest[0].frames("real"), pairs[1][1].frames)
+
+    data = open(shard, "rb").read()
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(data[: int(len(data) * 0.6)])
+    out = list(read_shard(str(truncated)))
+    assert isinstance(out[-1], BadSample) and "truncated" in out[-1].reason
+    assert all(isinstance(r, PairRecord) for r in out[:-1])
+
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(b"not a tar at all" * 100)
+    (bad,) = list(read_shard(str(garbage)))
+    assert isinstance(bad, BadSample)
