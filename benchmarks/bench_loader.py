@@ -22,6 +22,7 @@ Prints one JSON line per mode.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -41,7 +42,7 @@ from dfaug.testing import media_path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_augment import RecipeAugment  # noqa: E402
-from bench_recompress import make_pairs, recipe_way, write_pngs  # noqa: E402
+from bench_recompress import make_pairs, recipe_way, write_png_folders  # noqa: E402
 
 SIZE = (288, 224)
 
@@ -105,14 +106,12 @@ def main():
                                    max_pairs=max(1, args.pairs // (2 * args.workers))) as writer:
             for k, (real, fake) in enumerate(pairs):
                 writer.write(f"pair{k:04d}", real, fake)
-        folders = []
-        for k, (real, fake) in enumerate(pairs):
-            folders.append((os.path.join(tmp, f"{k}r"), os.path.join(tmp, f"{k}f")))
-            write_pngs(real, folders[-1][0])
-            write_pngs(fake, folders[-1][1])
+        folders = write_png_folders(pairs, tmp)
         shard_bytes = sum(os.path.getsize(p) for p in writer.shards)
         png_bytes = sum(os.path.getsize(os.path.join(d, f)) for pair in folders for d in pair
                         for f in os.listdir(d))
+        del video, pairs  # workers fork from here: measure their memory, not the set-up's
+        gc.collect()
         sampler = dfaug.CompressionSampler()
         params = [sampler.sample(np.random.default_rng([args.seed, k])) for k in range(args.pairs)]
 
@@ -140,9 +139,10 @@ def main():
                     "speedup": round((n_ours / t_ours) / (n_rec / t_rec), 2),
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
+                    # peaks so far; the set-up (decoded video, PNG writing) is in "main"
                     "peak_rss_mb": {
                         "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-                        "workers_max": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024},
+                        "children_max": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024},
                 })
                 print(json.dumps(rows[-1]), flush=True)
 

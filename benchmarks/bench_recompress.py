@@ -63,6 +63,16 @@ def make_pairs(video: dfaug.Clip, n_windows: int, rng: np.random.Generator):
     return pairs
 
 
+def write_png_folders(pairs, root: str) -> list[tuple[str, str]]:
+    """The recipe's storage: one folder of numbered PNGs per clip; (real, fake) folders."""
+    folders = []
+    for k, (real, fake) in enumerate(pairs):
+        folders.append((os.path.join(root, f"{k}r"), os.path.join(root, f"{k}f")))
+        write_pngs(real, folders[-1][0])
+        write_pngs(fake, folders[-1][1])
+    return folders
+
+
 def write_pngs(clip: dfaug.Clip, folder: str) -> None:
     os.makedirs(folder)
     enc = av.CodecContext.create("png", "w")
@@ -145,11 +155,7 @@ def main():
     ways = ["recipe", "full", "frame", "sequence"]
     seconds = dict.fromkeys(ways, 0.0)
     with tempfile.TemporaryDirectory() as tmp:
-        folders = []
-        for k, (real, fake) in enumerate(pairs):
-            folders.append((os.path.join(tmp, f"{k}r"), os.path.join(tmp, f"{k}f")))
-            write_pngs(real, folders[-1][0])
-            write_pngs(fake, folders[-1][1])
+        folders = write_png_folders(pairs, tmp)
         for j, ((real, fake), params) in enumerate(jobs):
             order = ways[j % len(ways):] + ways[:j % len(ways)]  # no way always first
             for way in order:

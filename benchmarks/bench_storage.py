@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import av
@@ -32,6 +31,8 @@ import numpy as np
 import dfaug
 from dfaug.storage import FORMATS, H264_GOP, decode_frames, encode_frames
 from dfaug.testing import media_path
+
+from bench_recompress import cpu_model  # run as a script: benchmarks/ is on sys.path
 
 CLIP_LEN, CROP = 50, 300
 CASES = {
@@ -133,14 +134,6 @@ def bench_recompress(pairs: list, draws: int, rng: np.random.Generator) -> dict:
             dfaug.recompress([dfaug.Clip(real, pts), dfaug.Clip(fake, pts)], params, span=span)
             times[case].append(1e3 * (time.perf_counter() - t0))
     return {case: round(float(np.median(v)), 1) for case, v in times.items()}
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.machine()
 
 
 def main():

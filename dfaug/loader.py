@@ -192,15 +192,9 @@ class PairDataset(torch.utils.data.IterableDataset):
         batch: list = []
         skipped: list = []
 
-        def emit(final=False):
+        def emit() -> Batch:
             nonlocal batch, skipped
-            if not batch or (final and self.drop_last and len(batch) < self.batch_size):
-                if skipped and final:
-                    out = Batch(skipped=skipped)
-                    skipped = []
-                    return out
-                return None
-            out = self._collate(batch, gen)
+            out = self._collate(batch, gen) if batch else Batch()
             out.skipped, skipped, batch = skipped, [], []
             return out
 
@@ -229,9 +223,10 @@ class PairDataset(torch.utils.data.IterableDataset):
             take(record)
             if len(batch) == self.batch_size:
                 yield emit()
-        last = emit(final=True)
-        if last is not None:
-            yield last
+        if self.drop_last and len(batch) < self.batch_size:
+            batch = []
+        if batch or skipped:  # the last, partial batch; or only the skip reports
+            yield emit()
 
     def _collate(self, batch: list, gen: torch.Generator) -> Batch:
         keys = [k for k, _ in batch]
