@@ -28,3 +28,11 @@ def test_augment_pair_example(tmp_path):
                         out.split("mean |real - fake|:")[1].split("\n")[0].split(","))
         assert face > 3 * border
         assert (tmp_path / "g.png").stat().st_size > 10000
+
+
+def test_train_loop_example():
+    out = run_example("train_loop.py", "--steps", "5", "--mode", "sequence", "--workers", "2")
+    assert "step 5: x (14, 3, 224, 192)" in out          # 2 sequences of 7 frames
+    assert "skipped 0" in out
+    loss = float(out.split("loss ")[-1].split()[0])
+    assert 0.3 < loss < 1.5                               # soft-target BCE around log(2)
