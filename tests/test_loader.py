@@ -133,3 +133,12 @@ def test_bad_arguments(shard_dir, tmp_path):
         PairDataset(str(shard_dir / "*.tar"), mode="video")
     with pytest.raises(ValueError, match="rank"):
         PairDataset(str(shard_dir / "*.tar"), rank=2, world_size=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_loader_augments_on_the_gpu(shard_dir):
+    loader = PairLoader(str(shard_dir / "*.tar"), augment="re", mode="frame", batch_size=2,
+                        num_workers=2, device="cuda", size=(144, 176))
+    assert loader.dataset.augment is None          # workers hand over uint8 pairs
+    x, y = next(iter(loader))
+    assert x.is_cuda and y.is_cuda and x.shape == (16, 3, 224, 192)
