@@ -112,8 +112,10 @@ def main():
                         for f in os.listdir(d))
         del video, pairs  # workers fork from here: measure their memory, not the set-up's
         gc.collect()
-        sampler = dfaug.CompressionSampler()
-        params = [sampler.sample(np.random.default_rng([args.seed, k])) for k in range(args.pairs)]
+        # the same draw per pair as PairDataset makes (a function of seed, epoch and key)
+        keyed = PairDataset(writer.shards, seed=args.seed)
+        params = [keyed.compression.sample(keyed.pair_rng(f"pair{k:04d}"))
+                  for k in range(args.pairs)]
 
         for mode in ("frame", "sequence"):
             images_per_pair = 8 if mode == "frame" else 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence, Union
@@ -154,12 +155,19 @@ class PairDataset(torch.utils.data.IterableDataset):
             return pts[0] + frame_mode_times()
         return pts[0] + sequence_mode_start() + np.arange(7) * SEQUENCE_STEP
 
-    def make_pair(self, record: PairRecord, rng: np.random.Generator) -> np.ndarray:
+    def pair_rng(self, key: str) -> np.random.Generator:
+        """The generator of one pair's compression draw: a function of (seed, epoch, key)
+        only, so a pair gets the same settings whatever the ranks, workers and order."""
+        return np.random.default_rng([self.seed, self.epoch, zlib.crc32(key.encode())])
+
+    def make_pair(self, record: PairRecord) -> np.ndarray:
         """(2, T, 3, H, W) uint8 of one pair. Raises ValueError on a broken sample."""
         pts = record.pts
         times = self._times(pts)
         used = nearest_indices(pts, times)  # raises when the clip is too short
-        params = self.compression.sample(rng) if self.compression is not None else None
+        params = None
+        if self.compression is not None:
+            params = self.compression.sample(self.pair_rng(record.key))
         if params is None:
             real, fake = record.clips(used)
         else:
@@ -204,7 +212,7 @@ class PairDataset(torch.utils.data.IterableDataset):
                 log.warning("skipped %s:%s: %s", record.shard, record.key, record.reason)
                 return
             try:
-                batch.append((record.key, self.make_pair(record, rng)))
+                batch.append((record.key, self.make_pair(record)))
             except (ValueError, VideoDecodeError, KeyError, RuntimeError) as e:
                 skipped.append((record.shard, record.key, str(e)))
                 log.warning("skipped pair %s: %s", record.key, e)

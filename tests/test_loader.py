@@ -58,6 +58,19 @@ def test_same_seed_same_batches_other_epoch_other_order(shard_dir):
     assert not all(torch.equal(xa, xc) for (xa, _), (xc, _) in zip(a, c))
 
 
+def test_a_pair_gets_the_same_draw_whatever_the_workers(shard_dir):
+    def pairs(workers):
+        ds = PairDataset(str(shard_dir / "*.tar"), mode="sequence", batch_size=3,
+                         compression=CompressionSampler(p_skip=0.0), size=(72, 88))
+        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers,
+                                             collate_fn=lambda b: b)
+        return {k: p for b in loader for k, p in zip(b.keys, b.pairs)}
+
+    alone, split = pairs(0), pairs(2)
+    assert alone.keys() == split.keys() == ALL_KEYS
+    assert all(torch.equal(alone[k], split[k]) for k in ALL_KEYS)
+
+
 def test_frame_mode_batches(shard_dir):
     loader = PairLoader(str(shard_dir / "*.tar"), augment="re", mode="frame", batch_size=3,
                         num_workers=0, size=(288, 224))
