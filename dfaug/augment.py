@@ -207,8 +207,6 @@ class PairAugment:
 
     # ---------------------------------------------------------------- apply
 
-    # ---------------------------------------------------------------- apply
-
     def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         _check_batch(x)
         params = self.make_params(x.shape[0], x.shape[-2], x.shape[-1], generator)
@@ -237,6 +235,8 @@ class PairAugment:
             imgs = imgs.index_select(3, _reflect101(torch.arange(pw, device=dev) - left, rw))
         # HorizontalFlip + RandomCrop: slices of the pair's images, converted to float
         # while copied. One small copy per pair beats a gather over every pixel.
+        # Mirroring the crop instead of the image before cropping gives the same
+        # distribution: crop offset x of the mirrored image is offset pw - cw - x here.
         ch, cw = cfg.crop
         out = torch.empty((len(imgs), c, ch, cw), dtype=torch.float32, device=dev)
         for pair, (y, x0, flip) in enumerate(zip(params.crop_y.tolist(), params.crop_x.tolist(),
@@ -253,8 +253,9 @@ class PairAugment:
                 imgs[idx] = kernel(imgs[idx], expand(arg).to(imgs.dtype),
                                    fill=fill, bicubic=expand(bicubic))
 
-        scale = torch.tensor([1 / (255.0 * s) for s in cfg.std], device=dev).view(1, c, 1, 1)
-        shift = torch.tensor([m / s for m, s in zip(cfg.mean, cfg.std)], device=dev).view(1, c, 1, 1)
+        scale = torch.tensor([1 / (255.0 * sd) for sd in cfg.std], device=dev).view(1, c, 1, 1)
+        shift = torch.tensor([mu / sd for mu, sd in zip(cfg.mean, cfg.std)],
+                             device=dev).view(1, c, 1, 1)
         imgs = imgs.mul_(scale).sub_(shift)  # (x / 255 - mean) / std
 
         if params.erase.any():
