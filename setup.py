@@ -8,7 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["dfaug", "dfaug.*", "dfdf_train", "dfdf_train.*"]),
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     install_requires=[
         "numpy>=1.24",
         "av>=17",  # PyAV: in-process FFmpeg, its wheels carry libx264; 17 added reformat threads
