@@ -31,6 +31,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -157,6 +158,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folders = write_png_folders(pairs, tmp)
         for j, ((real, fake), params) in enumerate(jobs):
+            if j % 10 == 0:
+                print(f"pass 1: pair {j}/{len(jobs)}", file=sys.stderr, flush=True)
             order = ways[j % len(ways):] + ways[:j % len(ways)]  # no way always first
             for way in order:
                 t0 = time.perf_counter()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import av
@@ -83,7 +84,9 @@ def main():
     for mode, (first, last, used) in MODES.items():
         full, needed = [], {c: [] for c in CANDIDATES}
         t0 = time.perf_counter()
-        for _ in range(args.draws):
+        for draw in range(args.draws):
+            if draw % 50 == 0:
+                print(f"{mode} mode: draw {draw}/{args.draws}", file=sys.stderr, flush=True)
             params = sampler.sample(rng)
             start = int(rng.choice(starts))
             window = video.take(np.arange(start, start + 50))
