@@ -30,7 +30,7 @@ from .augment import PairAugment
 from .clip import Clip
 from .compression import CompressionSampler, plan_encode, recompress
 from .mixup import mix_pairs
-from .sampling import frame_mode_times, nearest_indices, sequence_mode_start, SEQUENCE_STEP
+from .sampling import nearest_indices, recipe_times
 from .shards import BadSample, PairRecord, read_shard
 from .video import VideoDecodeError
 
@@ -150,11 +150,6 @@ class PairDataset(torch.utils.data.IterableDataset):
 
     # ------------------------------------------------------------- one pair
 
-    def _times(self, pts: np.ndarray) -> np.ndarray:
-        if self.mode == "frame":
-            return pts[0] + frame_mode_times()
-        return pts[0] + sequence_mode_start() + np.arange(7) * SEQUENCE_STEP
-
     def pair_rng(self, key: str) -> np.random.Generator:
         """The generator of one pair's compression draw: a function of (seed, epoch, key)
         only, so a pair gets the same settings whatever the ranks, workers and order."""
@@ -163,7 +158,7 @@ class PairDataset(torch.utils.data.IterableDataset):
     def make_pair(self, record: PairRecord) -> np.ndarray:
         """(2, T, 3, H, W) uint8 of one pair. Raises ValueError on a broken sample."""
         pts = record.pts
-        times = self._times(pts)
+        times = recipe_times(pts[0], self.mode)
         used = nearest_indices(pts, times)  # raises when the clip is too short
         params = None
         if self.compression is not None:

@@ -70,7 +70,7 @@ def nearest_indices(pts, times) -> np.ndarray:
     if np.unique(idx).size != idx.size:
         raise ValueError(f"times {np.round(times, 4).tolist()} s map to repeated frames "
                          f"{idx.tolist()}: the clip's frame rate is too low for this spacing")
-    return idx.astype(np.int64)
+    return idx
 
 
 def sequence_indices(pts, start: float, length: int = 7, step: float = SEQUENCE_STEP) -> np.ndarray:
@@ -87,11 +87,17 @@ def sequence_indices(pts, start: float, length: int = 7, step: float = SEQUENCE_
     return nearest_indices(pts, start + np.arange(length) * step)
 
 
+def recipe_times(first_pts: float, mode: str) -> np.ndarray:
+    """Absolute times of the recipe's frames for ``mode`` ``"frame"`` (8 frames) or
+    ``"sequence"`` (7 frames, 1/15 s apart) of a clip whose first frame is at ``first_pts``."""
+    if mode == "frame":
+        return first_pts + frame_mode_times()
+    if mode == "sequence":
+        return first_pts + sequence_mode_start() + np.arange(len(SEQUENCE_MODE_FRAMES)) * SEQUENCE_STEP
+    raise ValueError(f"mode must be 'frame' or 'sequence', got {mode!r}")
+
+
 def recipe_indices(pts, mode: str) -> np.ndarray:
     """The recipe's frames of a clip for ``mode`` ``"frame"`` or ``"sequence"``, by time."""
     pts = np.asarray(pts, dtype=np.float64)
-    if mode == "frame":
-        return nearest_indices(pts, pts[0] + frame_mode_times())
-    if mode == "sequence":
-        return sequence_indices(pts, pts[0] + sequence_mode_start())
-    raise ValueError(f"mode must be 'frame' or 'sequence', got {mode!r}")
+    return nearest_indices(pts, recipe_times(pts[0], mode))
