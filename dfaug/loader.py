@@ -7,6 +7,13 @@ batch them as uint8. The device stage (``PairAugment`` + aligned mixup) runs in 
 main process on the GPU when there is one, otherwise inside the workers so that it
 is spread over the cores (``PairLoader``).
 
+Resuming: ``PairLoader.state_dict()`` after a batch and ``load_state_dict()`` in a
+new process continue the epoch with exactly the batches that would have come next.
+Every batch's random draws come from a generator seeded by (seed, epoch, split,
+batch number), so the workers can replay the batches already trained on "hollow"
+(shuffle only: no decoding, no re-encoding, no augmentation) and land on the same
+records, the same DataLoader interleaving and the same draws.
+
 Splitting: shards go round-robin to the (rank, worker) splits after a per-epoch
 shuffle of the shard list; with fewer shards than splits, every split reads all
 shards and keeps every n-th pair. Either way each pair is seen once per epoch, and
@@ -74,6 +81,8 @@ class Batch:
     y: Optional[torch.Tensor] = None
     keys: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (shard, key, reason) since the last batch
+    split: int = 0          # the (rank, worker) split that made it
+    hollow: bool = False    # a replayed batch of a resumed epoch: keys only, no data
 
     def pin_memory(self):  # called by DataLoader(pin_memory=True)
         if self.pairs is not None:
@@ -120,9 +129,16 @@ class PairDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"rank must be in [0, world_size), got {rank} of {world_size}")
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self.replay: dict = {}         # split -> batches of this epoch to replay hollow
+        self.known_bad: set = set()    # keys found broken before the resume
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def batch_generator(self, split: int, number: int) -> torch.Generator:
+        """The generator of one batch's augmentation and mixup draws."""
+        seed = np.random.SeedSequence([self.seed, self.epoch, split, number]).generate_state(2)
+        return torch.Generator().manual_seed(int(seed[0]) << 31 ^ int(seed[1]))
 
     # ------------------------------------------------------------- splitting
 
@@ -190,18 +206,29 @@ class PairDataset(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         split, n_splits = self._split()
         rng = np.random.default_rng([self.seed, self.epoch, split])
-        gen = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        replay = self.replay.get(split, 0)
         buffer: list = []
         batch: list = []
         skipped: list = []
+        emitted = 0
 
         def emit() -> Batch:
-            nonlocal batch, skipped
-            out = self._collate(batch, gen) if batch else Batch()
-            out.skipped, skipped, batch = skipped, [], []
+            nonlocal batch, skipped, emitted
+            if emitted < replay:
+                out = Batch(keys=[k for k, _ in batch], hollow=True)
+            elif batch:
+                out = self._collate(batch, self.batch_generator(split, emitted))
+            else:
+                out = Batch()
+            emitted += bool(batch)
+            out.skipped, out.split, skipped, batch = skipped, split, [], []
             return out
 
         def take(record):
+            if emitted < replay:  # replaying: skip what was found broken, decode nothing
+                if not isinstance(record, BadSample) and record.key not in self.known_bad:
+                    batch.append((record.key, None))
+                return
             if isinstance(record, BadSample):
                 skipped.append((record.shard, record.key, record.reason))
                 log.warning("skipped %s:%s: %s", record.shard, record.key, record.reason)
@@ -270,27 +297,58 @@ class PairLoader:
         self.num_workers, self.mode, self.seed = num_workers, mode, seed
         self.skipped: list = []
         self.counts: Counter = Counter()
+        self._done: Counter = Counter()   # split -> batches yielded in this epoch
+        self._epoch_skipped: list = []
         self._loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=None, num_workers=num_workers,
             pin_memory=not on_cpu, collate_fn=_identity,
             persistent_workers=False)
 
     def set_epoch(self, epoch: int) -> None:
+        if epoch != self.dataset.epoch:
+            self.dataset.replay, self.dataset.known_bad = {}, set()
+            self._done, self._epoch_skipped = Counter(), []
         self.dataset.set_epoch(epoch)
 
+    def state_dict(self) -> dict:
+        """Where the current epoch stands: enough for :meth:`load_state_dict` to continue
+        it in another process with the batches that would have come next."""
+        return {"epoch": self.dataset.epoch, "batches": dict(self._done),
+                "epoch_skipped": list(self._epoch_skipped), "skipped": list(self.skipped),
+                "counts": dict(self.counts), "world": (self.dataset.world_size, self.num_workers)}
+
+    def load_state_dict(self, state: dict) -> None:
+        world = (self.dataset.world_size, self.num_workers)
+        if tuple(state["world"]) != world:
+            raise ValueError(f"the saved loader ran with (world size, workers) {tuple(state['world'])}; "
+                             f"this one has {world}: resume with the same setting")
+        self.set_epoch(state["epoch"])
+        self._done = Counter({int(k): v for k, v in state["batches"].items()})
+        self._epoch_skipped = [tuple(s) for s in state["epoch_skipped"]]
+        self.skipped = [tuple(s) for s in state["skipped"]]
+        self.counts = Counter(state["counts"])
+        self.dataset.replay = dict(self._done)
+        self.dataset.known_bad = {key for _, key, _ in self._epoch_skipped}
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.dataset.epoch)
         for batch in self._loader:
+            if batch.hollow:
+                continue
             self.skipped.extend(batch.skipped)
+            self._epoch_skipped.extend(batch.skipped)
             self.counts["skipped"] += len(batch.skipped)
             if batch.x is None and batch.pairs is None:
                 continue
             self.counts["pairs"] += len(batch.keys)
-            if batch.x is not None:
+            number = self._done[batch.split]
+            self._done[batch.split] += 1  # before the yield: a checkpoint taken after
+            if batch.x is not None:       # training on this batch must count it
                 yield batch.x, batch.y
             else:
                 pairs = batch.pairs.to(self.device, non_blocking=True)
+                gen = self.dataset.batch_generator(batch.split, number)
                 yield device_stage(pairs, self.augment, gen, self.mode)
+        self.dataset.replay, self.dataset.known_bad = {}, set()  # the epoch is complete
 
 
 def _identity(batch):

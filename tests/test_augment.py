@@ -168,3 +168,19 @@ def test_cuda_matches_cpu_for_the_same_draws(frames):
     # the same integer arithmetic; interpolation may round a level differently
     diff = (cpu - gpu).abs() * 255 * max(IMAGENET_STD)
     assert diff.mean() < 0.05 and (diff > 1.01).float().mean() < 1e-3
+
+
+@pytest.mark.parametrize("preset", ["re", "sequence"])
+def test_center_view_is_centred_and_draws_nothing(frames, preset):
+    """The validation/inference view: mirroring the input mirrors the output only when
+    the crop sits in the middle (carphone's 144x176 at 224 high leaves an even margin
+    of 82 columns; large_crop's 43 is odd, so it cannot be mirror-exact)."""
+    aug = PairAugment(preset)
+    x = pairs_of(frames, batch=2, t=2)
+    out = aug.center(x)
+    assert out.shape == (2, 2, 2, 3, 224, 192)
+    assert torch.equal(out, aug.center(x))
+    assert torch.allclose(aug.center(x.flip(-1)), out.flip(-1), atol=1e-5)
+    # and it is the random chain with every random step switched off and the crop centred
+    params = aug.make_params(2, x.shape[-2], x.shape[-1], torch.Generator().manual_seed(0))
+    assert not torch.allclose(aug.apply(x, params), out)
