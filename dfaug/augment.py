@@ -216,9 +216,13 @@ class PairAugment:
                           erase_box=torch.zeros(batch, 4, dtype=torch.long), erase_seed=zeros)
 
     def center(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`apply` with :meth:`center_params`: (B, 2, T, C, H, W) -> normalised crops."""
+        """:meth:`apply` with :meth:`center_params`: pairs (B, 2, T, C, H, W) or single
+        clips (B, T, C, H, W) in, normalised crops of the same layout out."""
+        single = torch.is_tensor(x) and x.dim() == 5
+        x = x.unsqueeze(1) if single else x
         _check_batch(x)
-        return self.apply(x, self.center_params(x.shape[0], x.shape[-2], x.shape[-1]))
+        out = self.apply(x, self.center_params(x.shape[0], x.shape[-2], x.shape[-1]))
+        return out.squeeze(1) if single else out
 
     # ---------------------------------------------------------------- apply
 
@@ -303,7 +307,7 @@ def _resize_uint8(imgs: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def _check_batch(x):
-    if not torch.is_tensor(x) or x.dim() != 6 or x.shape[1] != 2 or x.shape[3] != 3:
+    if not torch.is_tensor(x) or x.dim() != 6 or x.shape[1] not in (1, 2) or x.shape[3] != 3:
         shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
         raise ValueError(f"x must be a tensor (B, 2, T, 3, H, W), got {shape}")
     if x.dtype != torch.uint8 and not x.is_floating_point():

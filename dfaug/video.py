@@ -1,15 +1,16 @@
 """``read_video``: one entry point, decoding backends in a registry.
 
-The PyAV backend (CPU) is always there. GPU backends (NVDEC) register themselves
-with :func:`register_backend` and are picked by ``backend="auto"`` when their
-``available()`` says so; the package imports without any of them.
+The PyAV backend (CPU) is always there. GPU backends (NVDEC, :mod:`dfaug.nvdec`:
+``"dali"`` and ``"pyav-cuda"``, frames left on the GPU as torch tensors) register
+themselves with :func:`register_backend` and are picked by ``backend="auto"`` when
+their ``available()`` says so; the package imports without any of them.
 """
 from __future__ import annotations
 
 import io
 import os
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import av
 import numpy as np
@@ -36,6 +37,8 @@ class Backend:
     available: Callable[[], bool]
     priority: int
     device: str  # where the frames are left: "cpu" or "cuda"
+    # why it is not available here (e.g. "no CUDA GPU"), for the error of read_video
+    why_unavailable: Callable[[], Optional[str]] | None = None
 
 
 _BACKENDS: dict[str, Backend] = {}
@@ -52,16 +55,24 @@ def available_backends() -> list[str]:
     return [b.name for b in sorted(usable, key=lambda b: -b.priority)]
 
 
-def read_video(src: VideoSource, *, backend: str = "auto", **options) -> Clip:
+def read_video(src: VideoSource, *, backend: str = "auto", device: str = "cpu",
+               **options) -> Clip:
     """Decode every frame of a video into a :class:`Clip` of RGB frames.
 
     ``src``: a path or the file's bytes. ``backend``: ``"auto"`` (the fastest
-    available) or one of :func:`available_backends`. ``options`` go to the backend.
+    available backend that leaves frames on ``device``) or one of
+    :func:`available_backends`. ``device``: where ``"auto"`` should leave the frames:
+    ``"cpu"`` (numpy, the default, so callers never get GPU tensors unasked) or
+    ``"cuda"`` (torch tensors from NVDEC when a GPU backend is available, else numpy
+    from the CPU). ``options`` go to the backend.
     Raises :class:`VideoDecodeError` (a ValueError) for anything that is not a
     complete, readable video, and ``FileNotFoundError`` for a missing path.
     """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if backend == "auto":
-        names = available_backends()
+        names = [n for n in available_backends() if _BACKENDS[n].device == device] \
+            or [n for n in available_backends() if _BACKENDS[n].device == "cpu"]
         if not names:  # pragma: no cover - pyav is always registered
             raise RuntimeError("no read_video backend is available")
         chosen = _BACKENDS[names[0]]
@@ -71,9 +82,10 @@ def read_video(src: VideoSource, *, backend: str = "auto", **options) -> Clip:
                 f"backend must be 'auto' or one of {sorted(_BACKENDS)}, got {backend!r}")
         chosen = _BACKENDS[backend]
         if not chosen.available():
+            reason = chosen.why_unavailable() if chosen.why_unavailable else None
             raise ValueError(
-                f"backend {backend!r} is not available on this machine; "
-                f"available: {available_backends()}")
+                f"backend {backend!r} is not available on this machine"
+                f"{f' ({reason})' if reason else ''}; available: {available_backends()}")
     return chosen.read(src, **options)
 
 
@@ -109,15 +121,28 @@ def _read_pyav(src: VideoSource, *, threads: int = 0) -> Clip:
                 pts.append(t if t is not None else len(pts) * fallback_step)
     except av.error.FFmpegError as e:
         raise VideoDecodeError(f"{name}: not a readable video ({e})") from e
-    if not frames:
-        raise VideoDecodeError(f"{name}: no frame could be decoded")
-    if declared and len(frames) < declared:
-        raise VideoDecodeError(
-            f"{name}: truncated video, {len(frames)} of {declared} declared frames decoded")
     pts = np.asarray(pts, dtype=np.float64)
-    if np.any(np.diff(pts) <= 0):
-        raise VideoDecodeError(f"{name}: timestamps are not increasing")
+    check_decoded(name, len(frames), declared, pts)
     return Clip(np.stack(frames), pts)
 
 
+def check_decoded(name: str, n_frames: int, declared: int, pts: np.ndarray) -> None:
+    """The checks every backend makes on what it decoded, so that all fail alike.
+
+    ``declared``: the container's frame count (0 when it does not say); fewer frames
+    than declared means a truncated file, which must not pass as a short clip.
+    """
+    if n_frames == 0:
+        raise VideoDecodeError(f"{name}: no frame could be decoded")
+    if declared and n_frames < declared:
+        raise VideoDecodeError(
+            f"{name}: truncated video, {n_frames} of {declared} declared frames decoded")
+    if np.any(np.diff(pts) <= 0):
+        raise VideoDecodeError(f"{name}: timestamps are not increasing")
+
+
 register_backend(Backend("pyav", _read_pyav, available=lambda: True, priority=0, device="cpu"))
+
+# The NVDEC backends ("dali", "pyav-cuda") register themselves; importing them needs
+# neither a GPU nor their packages. Last, because they build on the names above.
+from . import nvdec as _nvdec  # noqa: E402,F401

@@ -184,3 +184,9 @@ def test_center_view_is_centred_and_draws_nothing(frames, preset):
     # and it is the random chain with every random step switched off and the crop centred
     params = aug.make_params(2, x.shape[-2], x.shape[-1], torch.Generator().manual_seed(0))
     assert not torch.allclose(aug.apply(x, params), out)
+
+
+def test_center_view_of_single_clips_matches_pairs(frames):
+    aug = PairAugment("large_crop")
+    x = pairs_of(frames, batch=2, t=3)
+    assert torch.equal(aug.center(x[:, 0]), aug.center(x)[:, 0])

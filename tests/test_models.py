@@ -96,3 +96,13 @@ def test_local_weights_load_and_bad_files_raise(tmp_path):
     assert isinstance(build_model("large_crop", size="b0"), FrameModel)
     with pytest.raises(ValueError, match="does not fit"):
         load_backbone_weights(build_model("re").backbone, str(path))
+
+
+def test_the_classifier_starts_with_logits_of_order_one(carphone):
+    """timm's own init of a one-output head starts B7's logits at 10-20 (train mode)."""
+    torch.manual_seed(0)
+    model = build_model("re", size="b7").train()
+    x = torch.from_numpy(carphone.frames[:8:2]).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        logits = model(torch.nn.functional.interpolate((x - 0.45) / 0.225, size=(224, 192)))
+    assert logits.abs().max() < 4

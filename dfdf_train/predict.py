@@ -1,0 +1,253 @@
+"""Score videos with any of the three trained models: one P(FAKE) per video.
+
+    python -m dfdf_train predict --videos test_videos/ \\
+        --models large_crop=runs/large_crop/last.pt re=runs/re/last.pt sequence=runs/sequence/last.pt \\
+        --out submission.csv
+
+Per video (RECIPE.md "Inference"): frames at 15 fps (every round(fps / 15)-th frame);
+faces on every 3rd of them; IoU tracks of at least 7 detections with boxes
+interpolated to every 15-fps frame; 1.5x crops. The sequence model sees windows of 7
+consecutive 15-fps frames starting every 14 frames, cropped with the box of the
+window's middle frame; the frame models see every 2nd track frame, alternating
+between large_crop and re (either alone takes them all). Every other window or frame
+is mirrored. All sigmoid outputs of all models and tracks are pooled and combined by
+the recipe's confidence-weighted rule (dfdf_train.inference.aggregate).
+
+Crops are brought to the model's input the way its training loader brought them
+(dfaug.fit_to to the run's loader size), then centre-cropped by the model's own
+preset, so any --image-size a run was trained with works.
+
+Writes --out (filename,label), SUBMISSION.details.jsonl (every output per model, for
+`evaluate`) and SUBMISSION.report.jsonl (videos scored 0.5 because they could not be
+read or showed no face, with the reason).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+HELP = "score videos (P(FAKE) per video) with trained models; writes submission.csv"
+log = logging.getLogger("dfdf_train.predict")
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The recipe's inference settings."""
+
+    fps: float = 15.0            # frames are read at this rate
+    detect_every: int = 3        # faces on every 3rd of those frames
+    t_min: int = 7               # fewest detections of a kept track
+    box_scale: float = 1.5
+    window: int = 7              # sequence model: frames per window
+    window_step: int = 14        # ... a window starting every 14 frames
+    frame_step: int = 2          # frame models: every 2nd track frame
+    batch_size: int = 32         # crops per forward pass
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = PredictConfig()
+    p.add_argument("--videos", nargs="+", required=True, metavar="PATH",
+                   help="video files or folders of videos (e.g. DFDC's test_videos/)")
+    p.add_argument("--models", nargs="+", required=True, metavar="NAME=CHECKPOINT",
+                   help="any of large_crop=, re=, sequence= with a `train` checkpoint (last.pt)")
+    p.add_argument("--out", default="submission.csv", help="the submission CSV (default %(default)s)")
+    p.add_argument("--detector", default="mtcnn", help="face detector (default %(default)s)")
+    p.add_argument("--detector-weights", metavar="PATH", help="weights file of a plugged-in detector")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="crops per forward pass")
+    p.add_argument("--fps", type=float, default=d.fps, help="rate frames are read at (default 15)")
+    p.add_argument("--t-min", type=int, default=d.t_min, help="fewest detections per track (default 7)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    cfg = PredictConfig(fps=args.fps, t_min=args.t_min, batch_size=args.batch_size)
+    if args.batch_size < 1 or args.fps <= 0 or args.t_min < 1:
+        raise ValueError("--batch-size and --t-min must be >= 1, --fps > 0")
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
+        ("cpu" if args.device == "auto" else args.device)
+    models = load_models(parse_models(args.models), device)
+    videos = list_videos(args.videos)
+    predict(videos, models, args.out, cfg=cfg, detector=args.detector,
+            detector_weights=args.detector_weights, device=device)
+    return 0
+
+
+def parse_models(items: list) -> dict:
+    from .train import RECIPES
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or name not in RECIPES or not path:
+            raise ValueError(f"--models takes NAME=CHECKPOINT with NAME in {sorted(RECIPES)}, "
+                             f"got {item!r}")
+        if name in out:
+            raise ValueError(f"--models names {name} twice")
+        out[name] = path
+    return out
+
+
+def list_videos(paths: list) -> list:
+    videos = []
+    for p in paths:
+        if os.path.isdir(p):
+            videos += sorted(os.path.join(p, f) for f in os.listdir(p)
+                             if f.lower().endswith(VIDEO_EXTENSIONS))
+        elif os.path.isfile(p):
+            videos.append(p)
+        else:
+            raise FileNotFoundError(f"--videos: {p!r} is neither a file nor a folder")
+    if not videos:
+        raise ValueError(f"--videos: no video files ({', '.join(VIDEO_EXTENSIONS)}) in {paths}")
+    names = [os.path.basename(v) for v in videos]
+    if len(set(names)) != len(names):
+        raise ValueError("--videos: two videos share a file name; the submission keys on names")
+    return videos
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: object
+    augment: object         # the run's PairAugment: its centre view is the model's input
+    loader_size: tuple      # what the run's loader brought clips to
+
+
+def load_models(paths: dict, device: str) -> dict:
+    """``train`` checkpoints -> models in eval mode on ``device``, with their input setup."""
+    import torch
+    from .models import build_model
+    from .train import TrainConfig
+    out = {}
+    for name, path in paths.items():
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"--models {name}: checkpoint {path!r} not found")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(state, dict) or "config" not in state or "model" not in state:
+            raise ValueError(f"--models {name}: {path} is not a checkpoint of `dfdf_train train`")
+        cfg = TrainConfig(**state["config"])
+        if cfg.recipe != name:
+            raise ValueError(f"--models {name}: {path} holds a {cfg.recipe!r} model")
+        model = build_model(name, size=cfg.model_size)
+        model.load_state_dict(state["model"])
+        out[name] = LoadedModel(name, model.to(device).eval(), cfg.augment(), cfg.loader_size())
+    return out
+
+
+def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = PredictConfig(),
+            detector: str = "mtcnn", detector_weights: Optional[str] = None,
+            device: str = "cpu") -> dict:
+    """Score ``videos``; write the submission, details and report; return name -> score."""
+    from .evaluate import details_line
+    from .faces import build_detector
+    from .inference import NO_FACE_SCORE, aggregate
+    from .progress import Progress
+
+    det = build_detector(detector, detector_weights, device=device)
+    base = os.path.splitext(out)[0]
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    scores, details, report = {}, [], []
+    progress = Progress(len(videos), "predict", "videos")
+    for path in videos:
+        name = os.path.basename(path)
+        try:
+            probs = video_probs(path, models, det, cfg, device)
+        except ValueError as e:  # unreadable video (VideoDecodeError is a ValueError)
+            probs, reason = {}, f"unreadable: {e}"
+        else:
+            reason = None if any(len(p) for p in probs.values()) else "no face track"
+        if reason:
+            report.append({"filename": name, "score": NO_FACE_SCORE, "reason": reason})
+            log.warning("%s scored %.1f: %s", name, NO_FACE_SCORE, reason)
+        pooled = [p for v in probs.values() for p in v]
+        scores[name] = aggregate(pooled)
+        details.append(details_line(name, probs))
+        progress.update(1)
+    progress.close()
+    _write_atomic(out, "filename,label\n" + "".join(f"{n},{s:.6f}\n" for n, s in scores.items()))
+    _write_atomic(base + ".details.jsonl", "".join(details))
+    _write_atomic(base + ".report.jsonl", "".join(json.dumps(r) + "\n" for r in report))
+    log.info("wrote %s: %d videos, %d scored 0.5 without a face or readable frames (%s)",
+             out, len(scores), len(report), base + ".report.jsonl")
+    return scores
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: str) -> dict:
+    """name -> list of P(FAKE) of every model output on the video's face tracks."""
+    import numpy as np
+    import dfaug
+    from .tracking import TrackerParams, interpolate_boxes, track_iou
+
+    clip = dfaug.read_video(path)
+    frames = clip.frames if isinstance(clip.frames, np.ndarray) else clip.frames.cpu().numpy()
+    if len(frames) == 0:
+        raise ValueError("no frames")
+    step = 1
+    if len(clip.pts) > 1:
+        fps = 1.0 / float(np.median(np.diff(clip.pts)))
+        step = max(1, round(fps / cfg.fps))
+    frames = frames[::step]                                   # the 15-fps frames
+    h, w = frames.shape[1:3]
+    detected = np.arange(0, len(frames), cfg.detect_every)
+    detections = detector.detect(frames[detected])
+    tracks = track_iou(detections, detected, TrackerParams(t_min=cfg.t_min))
+    probs: dict = {name: [] for name in models}
+    frame_models = [m for m in ("large_crop", "re") if m in models]
+    for track in tracks:
+        numbers, boxes = interpolate_boxes(track)
+        if "sequence" in models:
+            windows = [(i, i + cfg.window) for i in range(0, len(numbers) - cfg.window + 1,
+                                                          cfg.window_step)]
+            crops = []
+            for k, (a, b) in enumerate(windows):
+                box = _crop_box(boxes[(a + b - 1) // 2], cfg.box_scale, w, h)
+                crops.append((frames[numbers[a:b]], box, k % 2 == 1))
+            probs["sequence"] += run_model(models["sequence"], crops, cfg, device)
+        if frame_models:
+            chosen = np.arange(0, len(numbers), cfg.frame_step)
+            per_model: dict = {m: [] for m in frame_models}
+            for k, i in enumerate(chosen):
+                box = _crop_box(boxes[i], cfg.box_scale, w, h)
+                per_model[frame_models[k % len(frame_models)]].append(
+                    (frames[numbers[i]][None], box, k % 2 == 1))
+            for m, crops in per_model.items():
+                probs[m] += run_model(models[m], crops, cfg, device)
+    return probs
+
+
+def _crop_box(box, scale, width, height):
+    from .tracking import scale_box
+    return scale_box(box, scale, width, height)
+
+
+def run_model(m: LoadedModel, crops: list, cfg: PredictConfig, device: str) -> list:
+    """Crops (frames (T, H, W, 3), box, mirror) -> sigmoid outputs, T per crop."""
+    import numpy as np
+    import torch
+    import dfaug
+    inputs = []
+    for frames, (x1, y1, x2, y2), mirror in crops:
+        clip = dfaug.fit_to(np.ascontiguousarray(frames[:, y1:y2, x1:x2]), m.loader_size)
+        x = m.augment.center(torch.from_numpy(clip)[None])[0]          # (T, 3, h, w)
+        inputs.append(x.flip(-1) if mirror else x)
+    out: list = []
+    with torch.no_grad():
+        for i in range(0, len(inputs), cfg.batch_size):
+            batch = torch.stack(inputs[i:i + cfg.batch_size]).to(device)
+            if m.name != "sequence":
+                batch = batch.flatten(0, 1)                              # (B, 3, h, w)
+            out += torch.sigmoid(m.model(batch).float()).flatten().cpu().tolist()
+    return out

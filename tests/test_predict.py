@@ -1,0 +1,127 @@
+"""`python -m dfdf_train predict` on real and synthetic videos, with trained checkpoints."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dfaug
+from dfaug.testing import media_path
+from dfdf_train import synth
+from dfdf_train.predict import PredictConfig, list_videos, load_models, parse_models, predict
+from dfdf_train.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Three small models after two iterations each on carphone pairs: enough to be
+    real `train` checkpoints; what they predict is not the point here."""
+    root = tmp_path_factory.mktemp("ckpt")
+    clip = dfaug.read_video(media_path("carphone_pristine.mp4"))
+    with dfaug.PairShardWriter(str(root / "pairs-%03d.tar")) as writer:
+        for start in (0, 10):
+            real = clip.take(np.arange(start, start + 50))
+            writer.write(f"c{start}", real, real)
+    out = {}
+    for recipe in ("large_crop", "re", "sequence"):
+        cfg = TrainConfig(recipe=recipe, data=[str(root / "*.tar")], out=str(root / recipe),
+                          model_size="b0", image_size=(64, 56), batch_size=2, max_iters=2,
+                          warmup_iters=0, workers=0, compression=False, tensorboard=False)
+        train(cfg.check())
+        out[recipe] = str(root / recipe / "last.pt")
+    return out
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """2 real + 2 fake synthetic DFDC videos, an unreadable one and a face-less one."""
+    root = tmp_path_factory.mktemp("videos")
+    made = synth.make_dfdc_folder(str(root), n_real=2, fakes_per_real=1, seed=5, frames=45,
+                                  folder="test_videos", split="test")
+    folder = made.folders[0]
+    with open(os.path.join(folder, "broken.mp4"), "wb") as f:
+        f.write(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    street = dfaug.read_video(media_path("bikes.mp4"))
+    synth.write_video(os.path.join(folder, "street.mp4"),
+                      np.ascontiguousarray(street.frames[:45, 100:244, 300:476]))
+    return folder, made
+
+
+def read_rows(path):
+    with open(path) as f:
+        header, *rows = f.read().splitlines()
+    assert header == "filename,label"
+    return {r.split(",")[0]: float(r.split(",")[1]) for r in rows}
+
+
+def test_predict_scores_every_video_and_reports_the_hopeless(checkpoints, videos, tmp_path):
+    folder, made = videos
+    out = str(tmp_path / "submission.csv")
+    scores = predict(list_videos([folder]), load_models(checkpoints, "cpu"), out)
+    rows = read_rows(out)
+    names = sorted(os.path.basename(v) for v in made.videos) + ["broken.mp4", "street.mp4"]
+    assert sorted(rows) == sorted(names) and rows == pytest.approx(scores, abs=1e-6)
+    assert rows["broken.mp4"] == rows["street.mp4"] == 0.5
+    with open(str(tmp_path / "submission.report.jsonl")) as f:
+        report = {r["filename"]: r["reason"] for r in map(json.loads, f)}
+    assert set(report) == {"broken.mp4", "street.mp4"}
+    assert report["broken.mp4"].startswith("unreadable") and report["street.mp4"] == "no face track"
+    with open(str(tmp_path / "submission.details.jsonl")) as f:
+        details = {d["filename"]: d["probs"] for d in map(json.loads, f)}
+    cfg = PredictConfig()
+    for video in made.videos:
+        name = os.path.basename(video)
+        probs = details[name]
+        assert 0.01 <= rows[name] <= 0.99
+        # 45 frames at 29.97 fps -> 23 frames at 15 fps, faces on frames 0, 3, .., 21:
+        # one track of 22 interpolated frames; sequence windows start every 14 frames
+        # (2 of them, 7 outputs each); the frame models share every 2nd frame (11).
+        assert len(probs["sequence"]) == 2 * cfg.window
+        assert len(probs["large_crop"]) + len(probs["re"]) == 11
+        assert abs(len(probs["large_crop"]) - len(probs["re"])) <= 1
+
+
+def test_any_subset_of_models_works(checkpoints, videos, tmp_path):
+    folder, made = videos
+    out = str(tmp_path / "seq.csv")
+    only = {"sequence": checkpoints["sequence"]}
+    predict([made.reals[0]], load_models(only, "cpu"), out)
+    with open(str(tmp_path / "seq.details.jsonl")) as f:
+        probs = json.loads(f.readline())["probs"]
+    assert set(probs) == {"sequence"} and len(probs["sequence"]) == 14
+
+
+def test_bad_model_arguments(checkpoints, tmp_path):
+    with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
+        parse_models(["b7=x.pt"])
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_models({"re": str(tmp_path / "missing.pt")}, "cpu")
+    with pytest.raises(ValueError, match="holds a 'sequence' model"):
+        load_models({"re": checkpoints["sequence"]}, "cpu")
+    with pytest.raises(FileNotFoundError):
+        list_videos([str(tmp_path / "nowhere")])
+
+
+def test_predict_and_evaluate_on_the_command_line(checkpoints, videos, tmp_path):
+    folder, made = videos
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for v in made.videos:
+        shutil.copy(v, clean)
+    shutil.copy(os.path.join(folder, "metadata.json"), clean)
+    out = tmp_path / "sub.csv"
+    models = [f"{k}={v}" for k, v in checkpoints.items()]
+    done = subprocess.run([sys.executable, "-m", "dfdf_train", "predict", "--videos", str(clean),
+                           "--models", *models, "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-m", "dfdf_train", "evaluate", "--pred", str(out),
+                           "--metadata", str(clean), "--json", str(tmp_path / "e.json")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.load(open(tmp_path / "e.json"))
+    assert result["videos"] == 4 and result["fake"] == 2
+    assert "sequence alone" in done.stdout

@@ -1,0 +1,174 @@
+"""`python -m dfdf_train train`: learning, exact resume, DDP under torchrun, errors.
+
+Pairs of real video: carphone (a talking face) as the real, a synthetic fake (its
+face region with the colour channels swapped). Training uses frames 0-59,
+validation frames 60-119 of the same video; small B0 models at 96x80.
+"""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dfaug import Clip, PairShardWriter, read_video
+from dfaug.testing import media_path
+from dfdf_train.cli import main as cli
+from dfdf_train.train import TrainConfig, train
+
+
+def obvious_fake(real):
+    """The face region with its colour channels swapped: local and plain to see, so a
+    randomly initialised B0 can learn it in the minute a test may take (the subtler
+    synthetic fakes need the longer runs of the demo)."""
+    frames = real.frames.copy()
+    t, h, w, _ = frames.shape
+    face = frames[:, h // 4:3 * h // 4, w // 3:2 * w // 3]
+    frames[:, h // 4:3 * h // 4, w // 3:2 * w // 3] = face[..., ::-1]
+    return Clip(frames, real.pts)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train_shards")
+    clip = read_video(media_path("carphone_pristine.mp4"))
+    for name, starts in (("train", range(0, 10, 2)), ("val", range(60, 70, 5))):
+        with PairShardWriter(str(folder / f"{name}-%03d.tar"), max_pairs=2) as writer:
+            for start in starts:
+                real = clip.take(np.arange(start, start + 50))
+                writer.write(f"carphone{start:03d}", real, obvious_fake(real))
+    return str(folder / "train-*.tar"), str(folder / "val-*.tar")
+
+
+def small(out, data, **kw):
+    values = dict(recipe="re", data=[data], out=str(out), model_size="b0", image_size=(96, 80),
+                  batch_size=2, max_iters=8, warmup_iters=2, lr=0.01, workers=0, log_every=1,
+                  compression=False, tensorboard=False, seed=1)
+    values.update(kw)
+    return TrainConfig(**values).check()
+
+
+def read_metrics(out):
+    with open(os.path.join(out, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_small_model_learns_real_from_fake(shards, tmp_path, capsys):
+    train_data, val_data = shards
+    cfg = small(tmp_path / "run", train_data, val_data=[val_data], max_iters=300,
+                warmup_iters=0, lr=0.03, log_every=50, val_every=100, batch_size=4,
+                image_size=(64, 56))
+    last = train(cfg)
+    rows = read_metrics(cfg.out)
+    val = [float(r["val_loss"]) for r in rows if r["val_loss"]]
+    with capsys.disabled():
+        print(f"\nvalidation log-loss after {[int(r['iteration']) for r in rows if r['val_loss']]} "
+              f"iterations: {[round(v, 4) for v in val]} (a constant guess: 0.6931)")
+    assert last["val_loss"] == val[-1] < 0.5
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert os.path.isfile(tmp_path / "run" / "last.pt")
+
+
+@pytest.mark.parametrize("stop_at", [3, 5])  # mid-epoch, and the end of epoch 0 and a half
+def test_resume_gives_the_losses_of_an_uninterrupted_run(shards, tmp_path, stop_at):
+    data = shards[0]
+    whole = small(tmp_path / "whole", data, workers=1, compression=True, recipe="sequence")
+    train(whole)
+    part = small(tmp_path / "part", data, workers=1, compression=True, recipe="sequence",
+                 stop_at=stop_at)
+    train(part)
+    assert len(read_metrics(part.out)) == stop_at
+    part.stop_at = None
+    train(part, resume=True)
+    a, b = read_metrics(whole.out), read_metrics(part.out)
+    assert [r["iteration"] for r in b] == [str(i) for i in range(1, 9)]
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    sa = torch.load(os.path.join(whole.out, "last.pt"), weights_only=False)["model"]
+    sb = torch.load(os.path.join(part.out, "last.pt"), weights_only=False)["model"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_frame_models_train_and_warm_up_with_a_frozen_backbone(shards, tmp_path):
+    cfg = small(tmp_path / "lc", shards[0], recipe="large_crop", max_iters=3, warmup_iters=2)
+    train(cfg)
+    state = torch.load(os.path.join(cfg.out, "last.pt"), weights_only=False)
+    assert state["iteration"] == 3 and state["config"]["recipe"] == "large_crop"
+    # lr at iteration 3 of 3 is 0: the schedule decays linearly to max_iters
+    assert state["scheduler"]["_last_lr"] == [0.0]
+
+
+def test_warm_up_changes_only_the_classifier(shards, tmp_path):
+    from dfdf_train.train import Run
+    cfg = small(tmp_path / "warm", shards[0], warmup_iters=5)
+    run = Run(cfg)
+    before = {k: v.clone() for k, v in run.model.state_dict().items()}
+    run.set_phase()
+    x, y = next(iter(run.loader))
+    run.step(x, y)
+    after = run.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"backbone.classifier.weight", "backbone.classifier.bias"}
+
+
+def test_two_processes_under_torchrun_split_the_data(shards, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-port", "29517", "-m", "dfdf_train", "train", "--recipe", "re",
+           "--data", shards[0], "--out", str(out), "--model-size", "b0", "--image-size", "96", "80",
+           "--batch-size", "1", "--max-iters", "4", "--warmup-iters", "2", "--workers", "0",
+           "--no-compression", "--no-tensorboard", "--log-every", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["iteration"] == 4
+    loaders = state["loaders"]
+    assert len(loaders) == 2
+    # each rank read its own split: rank r's batches came from split r only
+    assert [sorted(ls["batches"]) for ls in loaders] == [[0], [1]]
+    assert [ls["counts"]["pairs"] for ls in loaders] == [4, 4]
+    assert len(read_metrics(out)) == 4
+
+
+def run_cli(*args):
+    with pytest.raises(SystemExit) as e:
+        cli(["train", *args])
+    return e.value.code
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--recipe", "bogus"], "invalid choice"),
+    (["--recipe", "re", "--out", "x"], "--data is required"),
+    (["--recipe", "re", "--data", "nowhere/*.tar", "--out", "OUT"], "no shard matches"),
+    (["--recipe", "re", "--data", "DATA", "--out", "OUT", "--max-iters", "0"], "--max-iters must be >= 1"),
+    (["--recipe", "re", "--data", "DATA", "--out", "OUT", "--pretrained", "missing.pth"],
+     "tf_efficientnet_b7.ns_jft_in1k"),
+    (["--recipe", "re", "--data", "DATA", "--out", "OUT", "--resume"], "no checkpoint"),
+])
+def test_bad_flags_give_clear_errors(shards, tmp_path, capsys, args, message):
+    args = [a.replace("DATA", shards[0]).replace("OUT", str(tmp_path / "o")) for a in args]
+    assert run_cli(*args, "--model-size", "b0") == 2
+    assert message in capsys.readouterr().err
+
+
+def test_yaml_settings_and_flags_over_them(shards, tmp_path):
+    from dfdf_train.cli import build_parser
+    from dfdf_train.train import config_from_args
+    path = tmp_path / "run.yaml"
+    path.write_text("recipe: sequence\nlr: 0.001\nmax-iters: 50\ndata: x/*.tar\n")
+    args = build_parser().parse_args(["train", "--config", str(path), "--lr", "0.1", "--out", "o"])
+    cfg = config_from_args(args)
+    assert (cfg.recipe, cfg.lr, cfg.max_iters, cfg.data, cfg.momentum) == \
+        ("sequence", 0.1, 50, ["x/*.tar"], 0.9)
+    path.write_text("learning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="unknown settings"):
+        config_from_args(build_parser().parse_args(["train", "--config", str(path)]))
+
+
+def test_an_existing_run_is_not_overwritten(shards, tmp_path):
+    cfg = small(tmp_path / "run", shards[0], max_iters=1, warmup_iters=0)
+    train(cfg)
+    with pytest.raises(ValueError, match="--resume"):
+        train(cfg)
