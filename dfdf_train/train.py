@@ -258,7 +258,7 @@ class Run:
     def __init__(self, cfg: TrainConfig):
         import torch
         import dfaug
-        from .models import build_model
+        from .models import build_model, to_channels_last
 
         self.cfg = cfg
         self.dist = _init_distributed(cfg)
@@ -270,7 +270,7 @@ class Run:
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         model = build_model(cfg.recipe, cfg.pretrained, size=cfg.model_size).to(self.device)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = to_channels_last(model)
         self.model = model
         self.ddp = None
         self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,

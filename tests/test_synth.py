@@ -105,3 +105,20 @@ def test_write_video_roundtrip(tmp_path, carphone):
     assert np.abs(back.frames.astype(int) - carphone.frames[:10]).mean() < 3  # 4:2:0 chroma
     with pytest.raises(ValueError, match="uint8"):
         synth.write_video(str(tmp_path / "y.mp4"), carphone.frames[:2].astype(np.float32))
+
+
+def test_easy_fakes_rotate_the_face_colours(tmp_path):
+    made = synth.make_dfdc_folder(str(tmp_path), n_real=1, fakes_per_real=1, seed=2, frames=20,
+                                  methods=synth.EASY_METHODS)
+    (fake_path, real_path), = made.fakes.items()
+    assert made.methods[fake_path] == "recolor"
+    real = dfaug.read_video(real_path).frames.astype(np.int16)
+    fake = dfaug.read_video(fake_path).frames.astype(np.int16)
+    x1, y1, x2, y2 = np.round(made.faces[fake_path][10]).astype(int)
+    cx, cy = (x1 + x2) // 2, (y1 + y2) // 2   # the mask's full-strength core
+    core = (slice(cy - 4, cy + 4), slice(cx - 4, cx + 4))
+    assert np.abs(fake[10][core] - real[10][core][..., [1, 2, 0]]).mean() < 6
+    with pytest.raises(ValueError, match="methods"):
+        synth.make_dfdc_folder(str(tmp_path / "x"), methods=("sepia",))
+    with pytest.raises(ValueError, match="fakes_per_real"):
+        synth.make_dfdc_folder(str(tmp_path / "y"), fakes_per_real=2, methods=synth.EASY_METHODS)

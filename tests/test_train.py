@@ -99,6 +99,13 @@ def test_frame_models_train_and_warm_up_with_a_frozen_backbone(shards, tmp_path)
     assert state["scheduler"]["_last_lr"] == [0.0]
 
 
+def test_channels_last_and_bf16_autocast_run_the_sequence_model(shards, tmp_path):
+    """The CUDA defaults, forced on the CPU: channels_last must leave the Conv3d alone."""
+    cfg = small(tmp_path / "cl", shards[0], recipe="sequence", max_iters=2, warmup_iters=1,
+                channels_last=True, precision="bf16")
+    assert torch.isfinite(torch.tensor(float(train(cfg)["loss"])))
+
+
 def test_warm_up_changes_only_the_classifier(shards, tmp_path):
     from dfdf_train.train import Run
     cfg = small(tmp_path / "warm", shards[0], warmup_iters=5)
