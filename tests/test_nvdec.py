@@ -77,7 +77,10 @@ def test_without_a_gpu_auto_falls_back_to_pyav(no_gpu):
 
 
 @pytest.mark.parametrize("backend", ["dali", "pyav-cuda"])
-def test_unavailable_backend_error_names_what_is_missing(no_gpu, backend):
+def test_unavailable_backend_error_names_what_is_missing(no_gpu, backend, monkeypatch):
+    # the packages count as installed, so the missing GPU is what the error must name
+    monkeypatch.setattr(nvdec, "_dali_package_missing", lambda: None)
+    monkeypatch.setattr(nvdec, "_pyav_cuda_missing", lambda: None)
     with pytest.raises(ValueError, match=r"not available.*no CUDA GPU.*available: \['pyav'"):
         read_video(media_path("carphone_pristine.mp4"), backend=backend)
 
