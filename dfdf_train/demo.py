@@ -87,10 +87,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     t0 = time.perf_counter()
     times = {}
 
-    def step(title):
-        log.info("demo: %s", title)
-
-    step(f"1/4 building a DFDC-layout set from carphone ({cfg.train_reals} real + "
+    log.info(f"demo: 1/4 building a DFDC-layout set from carphone ({cfg.train_reals} real + "
          f"{cfg.train_reals} synthetic fake videos to train on, {cfg.test_reals} + "
          f"{cfg.test_reals} held out)")
     easy = {"fakes_per_real": 1, "methods": synth.EASY_METHODS, "frames": cfg.frames}
@@ -101,7 +98,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
                                       **easy)
     times["data_s"] = time.perf_counter() - t0
 
-    step("2/4 preprocess: faces, tracks, aligned pairs -> pair shards")
+    log.info("demo: 2/4 preprocess: faces, tracks, aligned pairs -> pair shards")
     t = time.perf_counter()
     shards_dir = os.path.join(out, "shards")
     summary = preprocess(train_set.folders, shards_dir,
@@ -111,7 +108,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
         raise RuntimeError(f"preprocess wrote no pairs; see {shards_dir}/skipped.jsonl")
     times["preprocess_s"] = time.perf_counter() - t
 
-    step(f"3/4 train: three small models, {cfg.iters} iterations each")
+    log.info(f"demo: 3/4 train: three small models, {cfg.iters} iterations each")
     t = time.perf_counter()
     checkpoints = {}
     for recipe in ("large_crop", "re", "sequence"):
@@ -124,7 +121,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
         checkpoints[recipe] = os.path.join(run_dir, "last.pt")
     times["train_s"] = time.perf_counter() - t
 
-    step("4/4 predict the held-out videos and evaluate")
+    log.info("demo: 4/4 predict the held-out videos and evaluate")
     t = time.perf_counter()
     submission = os.path.join(out, "submission.csv")
     test_dir = test_set.folders[0]

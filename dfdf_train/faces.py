@@ -27,6 +27,8 @@ Detectors (:func:`build_detector`):
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import os
 from dataclasses import dataclass, replace
 from typing import Callable, Optional, Protocol, Sequence, runtime_checkable
@@ -83,7 +85,7 @@ def rescale_factor(height: int, width: int, longer_side: Optional[int], upscale:
     return s if (s < 1.0 or upscale) else 1.0
 
 
-class BatchDetector:
+class BatchDetector(ABC):
     """Shared machinery: move to the device, rescale, run in batches, map boxes back.
 
     Subclasses implement :meth:`_detect_batch` on a float tensor (n, h, w, 3) of
@@ -132,8 +134,9 @@ class BatchDetector:
                     out.append(boxes[keep])
         return out
 
-    def _detect_batch(self, batch) -> Sequence[np.ndarray]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _detect_batch(self, batch) -> Sequence[np.ndarray]:
+        """Boxes (k, 5) per frame of ``batch``, in the rescaled frames' pixels."""
 
 
 class MTCNNDetector(BatchDetector):

@@ -189,7 +189,7 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
     """name -> list of P(FAKE) of every model output on the video's face tracks."""
     import numpy as np
     import dfaug
-    from .tracking import TrackerParams, interpolate_boxes, track_iou
+    from .tracking import TrackerParams, interpolate_boxes, scale_box, track_iou
 
     clip = dfaug.read_video(path)
     frames = clip.frames if isinstance(clip.frames, np.ndarray) else clip.frames.cpu().numpy()
@@ -213,24 +213,19 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
                                                           cfg.window_step)]
             crops = []
             for k, (a, b) in enumerate(windows):
-                box = _crop_box(boxes[(a + b - 1) // 2], cfg.box_scale, w, h)
+                box = scale_box(boxes[(a + b - 1) // 2], cfg.box_scale, w, h)
                 crops.append((frames[numbers[a:b]], box, k % 2 == 1))
             probs["sequence"] += run_model(models["sequence"], crops, cfg, device)
         if frame_models:
             chosen = np.arange(0, len(numbers), cfg.frame_step)
             per_model: dict = {m: [] for m in frame_models}
             for k, i in enumerate(chosen):
-                box = _crop_box(boxes[i], cfg.box_scale, w, h)
+                box = scale_box(boxes[i], cfg.box_scale, w, h)
                 per_model[frame_models[k % len(frame_models)]].append(
                     (frames[numbers[i]][None], box, k % 2 == 1))
             for m, crops in per_model.items():
                 probs[m] += run_model(models[m], crops, cfg, device)
     return probs
-
-
-def _crop_box(box, scale, width, height):
-    from .tracking import scale_box
-    return scale_box(box, scale, width, height)
 
 
 def run_model(m: LoadedModel, crops: list, cfg: PredictConfig, device: str) -> list:
