@@ -95,6 +95,10 @@ def main():
     ap.add_argument("--augment", action="store_true",
                     help="also run the device stage in the workers (CPU-only training)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--format", default=dfaug.shards.DEFAULT_FORMAT, choices=dfaug.storage.FORMATS,
+                    help="frame storage format of our shards")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each way, alternating which goes first; medians reported")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
@@ -103,7 +107,8 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         with dfaug.PairShardWriter(os.path.join(tmp, "pairs-%03d.tar"),
-                                   max_pairs=max(1, args.pairs // (2 * args.workers))) as writer:
+                                   max_pairs=max(1, args.pairs // (2 * args.workers)),
+                                   fmt=args.format) as writer:
             for k, (real, fake) in enumerate(pairs):
                 writer.write(f"pair{k:04d}", real, fake)
         folders = write_png_folders(pairs, tmp)
@@ -121,24 +126,39 @@ def main():
             images_per_pair = 8 if mode == "frame" else 1
             for augment in ([False, True] if args.augment else [False]):
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
-                ours = PairDataset(writer.shards, mode=mode, batch_size=4, size=SIZE,
-                                   augment=aug, seed=args.seed)
-                loader = torch.utils.data.DataLoader(ours, batch_size=None,
-                                                     num_workers=args.workers,
-                                                     collate_fn=lambda b: b)
-                n_ours, t_ours = run(loader, lambda b: len(b.keys) * images_per_pair)
-                recipe = RecipeDataset(folders, params, mode,
+
+                def ours():
+                    ds = PairDataset(writer.shards, mode=mode, batch_size=4, size=SIZE,
+                                     augment=aug, seed=args.seed)
+                    loader = torch.utils.data.DataLoader(ds, batch_size=None,
+                                                         num_workers=args.workers,
+                                                         collate_fn=lambda b: b)
+                    return run(loader, lambda b: len(b.keys) * images_per_pair)
+
+                def recipe():
+                    ds = RecipeDataset(folders, params, mode,
                                        RecipeAugment(aug.config) if augment else None)
-                rl = torch.utils.data.DataLoader(recipe, batch_size=4, num_workers=args.workers)
-                n_rec, t_rec = run(rl, lambda b: len(b) * images_per_pair)
+                    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=args.workers)
+                    return run(loader, lambda b: len(b) * images_per_pair)
+
+                # This VM's speed drifts by tens of percent over minutes: alternate the
+                # order and report medians, and the ratio of each back-to-back couple.
+                rates = {"ours": [], "recipe": []}
+                for r in range(args.repeats):
+                    for name, way in ((("ours", ours), ("recipe", recipe)) if r % 2 == 0
+                                      else (("recipe", recipe), ("ours", ours))):
+                        n, t = way()
+                        rates[name].append(n / t / args.workers)
+                ratios = [o / c for o, c in zip(rates["ours"], rates["recipe"])]
                 unit = "images" if mode == "frame" else "sequences"
                 rows.append({
                     "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
                     "pairs": args.pairs, "workers": args.workers, "clip": "50x300x300",
-                    f"{unit}_per_s_per_core": {
-                        "ours": round(n_ours / t_ours / args.workers, 2),
-                        "recipe": round(n_rec / t_rec / args.workers, 2)},
-                    "speedup": round((n_ours / t_ours) / (n_rec / t_rec), 2),
+                    "format": args.format, "repeats": args.repeats,
+                    f"{unit}_per_s_per_core": {k: round(float(np.median(v)), 2)
+                                               for k, v in rates.items()},
+                    "speedup": round(float(np.median(ratios)), 2),
+                    "speedups": [round(x, 2) for x in ratios],
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
                     # peaks so far; the set-up (decoded video, PNG writing) is in "main"
