@@ -5,8 +5,8 @@ The input is a DFDC-like group built from real video: a 1920x1080, 30 fps H.264
 upscaled 4x on it, ~270x320-pixel face like DFDC's) and its fake (the same with the
 face tinted, synthetic). Both go through :func:`dfdf_train.preprocess.preprocess`
 with the default MTCNN detector: decode, faces on every 6th frame (rescaled to 512
-pixels), tracks, alignment, one 50-frame clip per pair cropped and written as a
-PNG pair shard. Seconds per video = wall time of the group / 2 (two videos); the
+pixels), tracks, alignment, one 50-frame clip per pair cropped and written to a
+pair shard (default storage format; ``--format`` to compare). Seconds per video = wall time of the group / 2 (two videos); the
 stages are summed over both videos and also given per video.
 
 Runs: ``cpu1`` pinned to ONE core (torch and FFmpeg threads inherit the pinning),
@@ -89,7 +89,7 @@ def build_group(folder: str, seconds: float) -> None:
                    "fake.mp4": {"label": "FAKE", "split": "train", "original": "real.mp4"}}, f)
 
 
-def run_once(folder: str, device: str, threads: int, repeats: int) -> dict:
+def run_once(folder: str, device: str, threads: int, repeats: int, fmt: str) -> dict:
     import torch
 
     from dfdf_train.preprocess import DetectorSpec, PreprocessConfig, preprocess
@@ -106,7 +106,7 @@ def run_once(folder: str, device: str, threads: int, repeats: int) -> dict:
                 torch.cuda.synchronize()
             t = time.perf_counter()
             s = preprocess([folder], out, detector=detector, progress=False,
-                           config=PreprocessConfig(decoder=decoder))
+                           config=PreprocessConfig(decoder=decoder), fmt=fmt)
             wall = time.perf_counter() - t
         finally:
             shutil.rmtree(out, ignore_errors=True)
@@ -120,7 +120,7 @@ def run_once(folder: str, device: str, threads: int, repeats: int) -> dict:
     return {"seconds_per_video": wall / 2, "wall_group": wall, "pairs": s.pairs,
             "stage_seconds_per_video": {k: v / 2 for k, v in stages.items()},
             "stage_share": {k: v / sum(stages.values()) for k, v in stages.items()},
-            "decoder": decoder}
+            "decoder": decoder, "format": fmt}
 
 
 def machine() -> dict:
@@ -145,12 +145,16 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default="cpu1,cpu,cuda",
                     help="comma list of cpu1 (one core), cpu (all cores), cuda")
     ap.add_argument("--repeats", type=int, default=1, help="best of N per run")
+    ap.add_argument("--format", default=None, help="shard storage format (default: dfaug's default)")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "dfaug_bench_preprocess"),
                     help="folder for the built videos (reused)")
     args = ap.parse_args(argv)
     if args.seconds <= 0 or args.seconds > 60:
         raise SystemExit("--seconds must be in (0, 60]")
     import torch
+
+    from dfaug.shards import DEFAULT_FORMAT
+    fmt = args.format or DEFAULT_FORMAT
     folder = os.path.join(args.cache, f"dfdc_bench_{args.seconds:g}s")
     t = time.perf_counter()
     build_group(folder, args.seconds)
@@ -164,12 +168,12 @@ def main(argv=None) -> int:
             continue
         if run == "cpu1":
             os.sched_setaffinity(0, {cores[0]})
-            r = run_once(folder, "cpu", 1, args.repeats)
+            r = run_once(folder, "cpu", 1, args.repeats, fmt)
             os.sched_setaffinity(0, set(cores))
         elif run == "cpu":
-            r = run_once(folder, "cpu", len(cores), args.repeats)
+            r = run_once(folder, "cpu", len(cores), args.repeats, fmt)
         elif run == "cuda":
-            r = run_once(folder, "cuda", len(cores), args.repeats)
+            r = run_once(folder, "cuda", len(cores), args.repeats, fmt)
         else:
             raise SystemExit(f"--runs: unknown run {run!r} (cpu1, cpu, cuda)")
         r["seconds_per_10s_video"] = r["seconds_per_video"] * 10 / args.seconds
