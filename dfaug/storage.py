@@ -137,7 +137,17 @@ def _zstd_residuals(frame: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+def compiled(fn):
+    """``fn`` compiled by numba, its machine code cached on disk when a cache folder is
+    writable (next to the source, else numba's user cache); otherwise compiled in
+    each process (about a second) rather than failing at import."""
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(fn)
+
+
+@compiled
 def _zstd_unpredict(res, out):  # pragma: no cover (compiled)
     """Undo :func:`_zstd_residuals`: ``res`` (H, W, 3) uint8 -> ``out`` (H, W, 3).
 

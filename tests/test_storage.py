@@ -123,3 +123,44 @@ def test_damaged_data_raises(encoded, fmt):
 def test_decode_is_a_video_decode_error(encoded):
     with pytest.raises(dfaug.VideoDecodeError):
         decode_frames(encoded["carphone", "ffv1"][:-5], "ffv1")
+
+
+def _blob(fmt: str, t: int, h: int, w: int, payloads: list) -> bytes:
+    """A clip container around arbitrary payloads, with valid checksums, so that
+    the decoder's own checks (not the CRCs) meet the bad payloads."""
+    import zlib
+
+    from dfaug import storage as st
+    head = st._HEADER.pack(st._MAGIC, st._VERSION, st._CODE[fmt], 0, t, h, w, 0)
+    head += b"".join(st._ENTRY.pack(len(p), zlib.crc32(p), 1) for p in payloads)
+    return head + st._CRC.pack(zlib.crc32(head)) + b"".join(payloads)
+
+
+def test_zstd_payloads_that_pass_their_checksum_but_are_bad_raise():
+    import zstandard
+    good = zstandard.ZstdCompressor().compress(bytes(4 * 6 * 3))
+    short = zstandard.ZstdCompressor().compress(bytes(4 * 6 * 3 - 1))
+    assert decode_frames(_blob("zstd", 1, 4, 6, [good]), "zstd").shape == (1, 4, 6, 3)
+    with pytest.raises(dfaug.VideoDecodeError, match="frame 1 fails to decompress"):
+        decode_frames(_blob("zstd", 2, 4, 6, [good, b"not zstd at all"]), "zstd")
+    with pytest.raises(dfaug.VideoDecodeError, match="frame 0 holds 71 bytes, expected 72"):
+        decode_frames(_blob("zstd", 1, 4, 6, [short]), "zstd")
+    too_long = zstandard.ZstdCompressor().compress(bytes(4 * 6 * 3 + 1))
+    with pytest.raises(dfaug.VideoDecodeError, match="frame 0"):
+        decode_frames(_blob("zstd", 1, 4, 6, [too_long]), "zstd")
+
+
+def test_zstd_predictor_round_trips_extreme_pixels():
+    # wrap-around in every direction: 0/255 checkerboards and random noise
+    rng = np.random.default_rng(0)
+    board = (np.indices((9, 7)).sum(0) % 2 * 255).astype(np.uint8)
+    frames = np.stack([np.repeat(board[..., None], 3, -1), 255 - np.repeat(board[..., None], 3, -1),
+                       rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)])
+    np.testing.assert_array_equal(decode_frames(encode_frames(frames, "zstd"), "zstd"), frames)
+
+
+def test_compiled_falls_back_when_numba_cannot_cache():
+    from dfaug.storage import compiled
+    namespace = {}
+    exec(compile("def double(x):\n    return 2 * x\n", "<no file>", "exec"), namespace)
+    assert compiled(namespace["double"])(21) == 42  # no source file: nothing to cache in
