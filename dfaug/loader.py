@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import storage
 from .augment import PairAugment
 from .clip import Clip
 from .compression import CompressionSampler, plan_encode, recompress
@@ -128,6 +129,7 @@ class PairDataset(torch.utils.data.IterableDataset):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, world_size), got {rank} of {world_size}")
         self.rank, self.world_size = rank, world_size
+        storage.warm_up()  # here, before the DataLoader forks its workers
         self.epoch = 0
         self.replay: dict = {}         # split -> batches of this epoch to replay hollow
         self.known_bad: set = set()    # keys found broken before the resume

@@ -173,6 +173,12 @@ def _zstd_unpredict(res, out):  # pragma: no cover (compiled)
             out[y, x, 2] = (out[y, x, 2] + g) & 255
 
 
+def warm_up() -> None:
+    """Load (or compile) the compiled decoder now: about a second the first time in a
+    process. A loader calls it before forking its workers, so that they inherit it."""
+    _zstd_unpredict(np.zeros((1, 1, 3), np.uint8), np.empty((1, 1, 3), np.uint8))
+
+
 def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
     """Store RGB frames uint8 (T, H, W, 3) as one blob in format ``fmt`` (see FORMATS)."""
     fmt = _check_format(fmt)
