@@ -80,6 +80,27 @@ class RecipeDataset(torch.utils.data.Dataset):
         return self.augment.pairs(hwc[None])[0]
 
 
+def private_mb() -> float:
+    """This process's own memory (USS: private pages, not those shared with the parent
+    after fork), from /proc/self/smaps_rollup; NaN where that file does not exist."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            kb = sum(int(line.split()[1]) for line in f
+                     if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    except OSError:
+        return float("nan")
+    return kb / 1024
+
+
+class MeasuredPairDataset(PairDataset):
+    """PairDataset whose batches carry the worker's private memory when made."""
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            batch.private_mb = private_mb()
+            yield batch
+
+
 def run(loader, per_item):
     t0 = time.perf_counter()
     n = 0
@@ -128,12 +149,16 @@ def main():
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
 
                 def ours():
-                    ds = PairDataset(writer.shards, mode=mode, batch_size=4, size=SIZE,
+                    ds = MeasuredPairDataset(writer.shards, mode=mode, batch_size=4, size=SIZE,
                                      augment=aug, seed=args.seed)
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
                                                          num_workers=args.workers,
                                                          collate_fn=lambda b: b)
-                    return run(loader, lambda b: len(b.keys) * images_per_pair)
+
+                    def count(batch):
+                        peak_private[0] = max(peak_private[0], batch.private_mb)
+                        return len(batch.keys) * images_per_pair
+                    return run(loader, count)
 
                 def recipe():
                     ds = RecipeDataset(folders, params, mode,
@@ -144,6 +169,7 @@ def main():
                 # This VM's speed drifts by tens of percent over minutes: alternate the
                 # order and report medians, and the ratio of each back-to-back couple.
                 rates = {"ours": [], "recipe": []}
+                peak_private = [0.0]
                 for r in range(args.repeats):
                     for name, way in ((("ours", ours), ("recipe", recipe)) if r % 2 == 0
                                       else (("recipe", recipe), ("ours", ours))):
@@ -161,6 +187,7 @@ def main():
                     "speedups": [round(x, 2) for x in ratios],
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
+                    "ours_worker_private_mb": round(peak_private[0]),
                     # peaks so far; the set-up (decoded video, PNG writing) is in "main"
                     "peak_rss_mb": {
                         "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
