@@ -235,7 +235,9 @@ def resumed_config(cfg: TrainConfig, explicit: set) -> TrainConfig:
     path = os.path.join(cfg.out, "last.pt")
     if not cfg.out or not os.path.isfile(path):
         raise FileNotFoundError(f"--resume: no checkpoint {path!r}")
-    saved = TrainConfig(**torch.load(path, map_location="cpu", weights_only=False)["config"])
+    # mmap: only the settings are read here, not the weights (train() loads those)
+    saved = TrainConfig(**torch.load(path, map_location="cpu", weights_only=False,
+                                     mmap=True)["config"])
     for name in explicit & {f.name for f in dataclasses.fields(TrainConfig)}:
         new, old = getattr(cfg, name), getattr(saved, name)
         if name in RESUME_MAY_CHANGE:

@@ -174,6 +174,21 @@ def test_yaml_settings_and_flags_over_them(shards, tmp_path):
         config_from_args(build_parser().parse_args(["train", "--config", str(path)]))
 
 
+def test_resume_from_the_command_line_takes_the_saved_settings(shards, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(small(out, shards[0], max_iters=4, lr=0.02, stop_at=2))
+    # a setting that would change what the run computes must not differ ...
+    assert run_cli("--out", str(out), "--resume", "--lr", "0.1") == 2
+    assert "--lr 0.1 differs from the saved run's 0.02" in capsys.readouterr().err
+    # ... the rest comes from the checkpoint: recipe, data, sizes, lr; --stop-at may change
+    assert cli(["train", "--out", str(out), "--resume", "--stop-at", "3"]) == 0
+    rows = read_metrics(out)
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
+    # the saved lr 0.02 decaying linearly to 0 at the saved 4 iterations (the
+    # defaults would give 0.005 and 100000)
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.015, 0.01, 0.005])
+
+
 def test_an_existing_run_is_not_overwritten(shards, tmp_path):
     cfg = small(tmp_path / "run", shards[0], max_iters=1, warmup_iters=0)
     train(cfg)
