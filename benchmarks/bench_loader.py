@@ -149,14 +149,15 @@ def main():
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
 
                 def ours():
-                    ds = MeasuredPairDataset(writer.shards, mode=mode, batch_size=4, size=SIZE,
-                                     augment=aug, seed=args.seed)
+                    ds = MeasuredPairDataset(writer.shards, mode=mode, batch_size=4,
+                                             size=SIZE, augment=aug, seed=args.seed)
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
                                                          num_workers=args.workers,
                                                          collate_fn=lambda b: b)
 
                     def count(batch):
-                        peak_private[0] = max(peak_private[0], batch.private_mb)
+                        if batch.private_mb == batch.private_mb:  # not NaN (no /proc)
+                            peak_private[0] = max(peak_private[0] or 0, batch.private_mb)
                         return len(batch.keys) * images_per_pair
                     return run(loader, count)
 
@@ -169,7 +170,7 @@ def main():
                 # This VM's speed drifts by tens of percent over minutes: alternate the
                 # order and report medians, and the ratio of each back-to-back couple.
                 rates = {"ours": [], "recipe": []}
-                peak_private = [0.0]
+                peak_private = [None]
                 for r in range(args.repeats):
                     for name, way in ((("ours", ours), ("recipe", recipe)) if r % 2 == 0
                                       else (("recipe", recipe), ("ours", ours))):
@@ -187,7 +188,7 @@ def main():
                     "speedups": [round(x, 2) for x in ratios],
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
-                    "ours_worker_private_mb": round(peak_private[0]),
+                    "ours_worker_private_mb": peak_private[0] and round(peak_private[0]),
                     # peaks so far; the set-up (decoded video, PNG writing) is in "main"
                     "peak_rss_mb": {
                         "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,

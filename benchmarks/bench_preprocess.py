@@ -6,8 +6,9 @@ upscaled 4x on it, ~270x320-pixel face like DFDC's) and its fake (the same with 
 face tinted, synthetic). Both go through :func:`dfdf_train.preprocess.preprocess`
 with the default MTCNN detector: decode, faces on every 6th frame (rescaled to 512
 pixels), tracks, alignment, one 50-frame clip per pair cropped and written to a
-pair shard (default storage format; ``--format`` to compare). Seconds per video = wall time of the group / 2 (two videos); the
-stages are summed over both videos and also given per video.
+pair shard (dfaug's default storage format; ``--format`` to compare). Seconds per
+video = wall time of the group / 2 (two videos); the stages are summed over both
+videos and also given per video.
 
 Runs: ``cpu1`` pinned to ONE core (torch and FFmpeg threads inherit the pinning),
 ``cpu`` on every core, ``cuda`` when a GPU is there (detector on the GPU, the
