@@ -282,8 +282,14 @@ def load_video(path: str, cfg: PreprocessConfig, name: str, reports: list):
     if rotation:
         raise Skip(f"rotated video (display rotation {rotation} degrees): frames would reach "
                    "the detector sideways and the pair may not align; not supported")
+    # On the CPU the frames stay as decoded and become RGB only when used: the
+    # detector sees every 6th frame and the crops 50 a pair, and converting every
+    # 1080p frame was over half of the decoding time (docs/preprocess.md).
+    backend, options = cfg.decoder, {}
+    if cfg.decoder in ("auto", "pyav"):
+        backend, options = "pyav", {"lazy": True}
     try:
-        clip = dfaug.read_video(path, backend=cfg.decoder)
+        clip = dfaug.read_video(path, backend=backend, **options)
     except dfaug.VideoDecodeError as e:
         raise Skip(f"unreadable video: {e}") from None
     except FileNotFoundError:

@@ -107,3 +107,32 @@ def test_backend_registry(carphone):
         dfaug.video._BACKENDS.pop("test-fast")
         dfaug.video._BACKENDS.pop("test-absent")
     assert dfaug.available_backends()[0] == "pyav"
+
+
+@pytest.mark.parametrize("name", ["carphone_pristine.mp4", "bikes.mp4"])
+def test_lazy_frames_give_the_pixels_of_the_eager_read(name):
+    eager = read_video(media_path(name))
+    lazy = read_video(media_path(name), backend="pyav", lazy=True)
+    assert isinstance(lazy.frames, dfaug.video.LazyFrames)
+    assert lazy.frames.shape == eager.frames.shape and len(lazy) == len(eager)
+    np.testing.assert_array_equal(lazy.pts, eager.pts)
+    f, lf = eager.frames, lazy.frames
+    every6 = np.arange(0, len(f), 6)
+    np.testing.assert_array_equal(lf[every6], f[every6])                       # detection frames
+    np.testing.assert_array_equal(lf[np.arange(20, 70), 13:101, 7:90], f[20:70, 13:101, 7:90])  # crops
+    np.testing.assert_array_equal(lf[3], f[3])
+    np.testing.assert_array_equal(lf[-1, 5:9, :, 1], f[-1, 5:9, :, 1])
+    np.testing.assert_array_equal(lf[1:30:4], f[1:30:4])
+    np.testing.assert_array_equal(lf[np.zeros(len(f), bool)], f[:0])
+    np.testing.assert_array_equal(lazy.take([2, 40]).frames, f[[2, 40]])
+    np.testing.assert_array_equal(np.asarray(lf), f)
+
+
+def test_lazy_frames_refuse_indices_they_cannot_honour(carphone):
+    lf = read_video(media_path("carphone_pristine.mp4"), backend="pyav", lazy=True).frames
+    with pytest.raises(IndexError):
+        lf[len(lf)]
+    with pytest.raises(IndexError, match="1-D"):
+        lf[np.zeros((2, 2), int)]
+    with pytest.raises(IndexError, match="frames first"):
+        lf[..., 0]
