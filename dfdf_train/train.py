@@ -42,7 +42,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INPUT_PER_CROP = (288 / 224, 224 / 192)
 # flags that may change on --resume without changing what the run computes
 RESUME_MAY_CHANGE = {"stop_at", "log_every", "ckpt_every", "val_every", "tensorboard",
-                     "progress_every", "resume", "config"}
+                     "progress_every"}
 
 
 @dataclass
@@ -263,8 +263,7 @@ class Run:
         from .models import build_model, to_channels_last
 
         self.cfg = cfg
-        self.dist = _init_distributed(cfg)
-        self.rank, self.world = self.dist
+        self.rank, self.world = _init_distributed(cfg)
         self.device = _device(cfg, self.rank)
         cuda = self.device.type == "cuda"
         self.amp_dtype = _amp_dtype(cfg.precision, cuda)
@@ -284,13 +283,13 @@ class Run:
         if workers is None:
             local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
             workers = max(1, (os.cpu_count() or 1) // local)
+        self.augment = cfg.augment()  # training batches and validation's centre view
         self.loader = dfaug.PairLoader(
-            cfg.data, augment=cfg.augment(), mode=cfg.mode, batch_size=cfg.batch_size,
+            cfg.data, augment=self.augment, mode=cfg.mode, batch_size=cfg.batch_size,
             num_workers=workers, device=str(self.device), seed=cfg.seed,
             size=cfg.loader_size(), shuffle_buffer=cfg.shuffle_buffer,
             compression=dfaug.CompressionSampler() if cfg.compression else None,
             rank=self.rank, world_size=self.world, drop_last=self.world > 1)
-        self.val_shards = cfg.val_data
         self.iteration = 0
 
     # -- phases: the recipe's frozen-backbone warm-up, then everything trains
@@ -342,15 +341,15 @@ class Run:
         import torch
         import torch.nn.functional as F
         import dfaug
-        if not self.val_shards:
-            return {}
         cfg = self.cfg
+        if not cfg.val_data:
+            return {}
         dataset = dfaug.PairDataset(cfg.val_data, mode=cfg.mode, batch_size=cfg.batch_size,
                                     size=cfg.loader_size(), compression=None, augment=None,
                                     shuffle_buffer=1, rank=self.rank, world_size=self.world)
         loader = torch.utils.data.DataLoader(dataset, batch_size=None, collate_fn=_identity,
                                              num_workers=min(2, self.loader.num_workers))
-        augment = cfg.augment()
+        augment = self.augment
         self.model.eval()
         total = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
@@ -497,7 +496,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     resumed_epoch = resume  # its batches may all have been trained on already
     last: dict = {}
     started = window_start = time.perf_counter()
-    window_loss, window_images = 0.0, 0
+    window_loss, window_steps, window_images = 0.0, 0, 0
     while run.iteration < stop:
         run.loader.set_epoch(epoch)
         batches = 0
@@ -510,15 +509,17 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
             if was_warm and run.iteration == cfg.warmup_iters:
                 run.set_phase()
             window_loss += loss
+            window_steps += 1
             window_images += y.numel()
             it = run.iteration
             row = {}
             if it % cfg.log_every == 0 or it == stop:
                 elapsed = time.perf_counter() - window_start
-                n = cfg.log_every if it % cfg.log_every == 0 else (it % cfg.log_every)
-                row = {"loss": window_loss / n, "lr": run.scheduler.get_last_lr()[0],
+                # counted, not derived from `it`: after a resume the first window is short
+                row = {"loss": window_loss / window_steps, "lr": run.scheduler.get_last_lr()[0],
                        "images_per_s": window_images * run.world / elapsed}
-                window_loss, window_images, window_start = 0.0, 0, time.perf_counter()
+                window_loss, window_steps, window_images = 0.0, 0, 0
+                window_start = time.perf_counter()
             if cfg.val_data and (it % cfg.val_every == 0 or it == stop):
                 row.update(run.validate())
             if row:

@@ -90,6 +90,21 @@ def test_resume_gives_the_losses_of_an_uninterrupted_run(shards, tmp_path, stop_
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_logged_loss_after_a_resume_is_the_mean_of_its_window(shards, tmp_path):
+    every = small(tmp_path / "every", shards[0], max_iters=6)  # a row per iteration
+    train(every)
+    per_iteration = [float(r["loss"]) for r in read_metrics(every.out)]
+    part = small(tmp_path / "part", shards[0], max_iters=6, log_every=4, stop_at=3)
+    train(part)
+    part.stop_at = None
+    train(part, resume=True)
+    rows = read_metrics(part.out)
+    assert [int(r["iteration"]) for r in rows] == [3, 4, 6]
+    # the resumed run's first window holds iteration 4 alone, the last 5 and 6
+    assert float(rows[1]["loss"]) == pytest.approx(per_iteration[3])
+    assert float(rows[2]["loss"]) == pytest.approx(np.mean(per_iteration[4:6]))
+
+
 def test_frame_models_train_and_warm_up_with_a_frozen_backbone(shards, tmp_path):
     cfg = small(tmp_path / "lc", shards[0], recipe="large_crop", max_iters=3, warmup_iters=2)
     train(cfg)
