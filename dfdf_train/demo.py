@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     """Run every step in ``out``; returns the figures (log-loss, pairs, seconds)."""
     from . import synth
-    from .evaluate import evaluate, format_table
+    from .evaluate import details_path_for, evaluate, format_table
     from .predict import list_videos, load_models, predict
     from .preprocess import PreprocessConfig, preprocess
     from .train import TrainConfig, train
@@ -126,7 +126,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     submission = os.path.join(out, "submission.csv")
     test_dir = test_set.folders[0]
     predict(list_videos([test_dir]), load_models(checkpoints, "cpu"), submission)
-    result = evaluate(submission, [test_dir], details=os.path.splitext(submission)[0] + ".details.jsonl")
+    result = evaluate(submission, [test_dir], details=details_path_for(submission))
     times["predict_s"] = time.perf_counter() - t
     print(format_table(result))
     rows = {r["key"]: r["log_loss"] for r in result["rows"]}

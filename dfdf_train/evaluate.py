@@ -160,7 +160,7 @@ def read_details(path: os.PathLike) -> Dict[str, Dict[str, List[float]]]:
                 if not isinstance(probs, list):
                     raise ValueError(f"{where}: probs of {model!r} must be a list")
                 try:
-                    mean_aggregate(probs)  # validates: numbers, no NaN, in [0, 1]
+                    _as_probs(probs)  # numbers, no NaN, in [0, 1]
                 except ValueError as e:
                     raise ValueError(f"{where}: model {model!r}: {e}") from None
             details[name] = record["probs"]

@@ -30,6 +30,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from .files import write_text_atomic
+
 HELP = "score videos (P(FAKE) per video) with trained models; writes submission.csv"
 log = logging.getLogger("dfdf_train.predict")
 
@@ -66,12 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from .faces import default_device
     cfg = PredictConfig(fps=args.fps, t_min=args.t_min, batch_size=args.batch_size)
     if args.batch_size < 1 or args.fps <= 0 or args.t_min < 1:
         raise ValueError("--batch-size and --t-min must be >= 1, --fps > 0")
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else \
-        ("cpu" if args.device == "auto" else args.device)
+    device = default_device() if args.device == "auto" else args.device
     models = load_models(parse_models(args.models), device)
     videos = list_videos(args.videos)
     predict(videos, models, args.out, cfg=cfg, detector=args.detector,
@@ -128,7 +129,8 @@ def load_models(paths: dict, device: str) -> dict:
     for name, path in paths.items():
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--models {name}: checkpoint {path!r} not found")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # mmap: the optimiser's state, as large as the model, is never read
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
         if not isinstance(state, dict) or "config" not in state or "model" not in state:
             raise ValueError(f"--models {name}: {path} is not a checkpoint of `dfdf_train train`")
         cfg = TrainConfig(**state["config"])
@@ -144,13 +146,14 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
             detector: str = "mtcnn", detector_weights: Optional[str] = None,
             device: str = "cpu") -> dict:
     """Score ``videos``; write the submission, details and report; return name -> score."""
-    from .evaluate import details_line
+    from .evaluate import DETAILS_SUFFIX, details_line, details_path_for
     from .faces import build_detector
     from .inference import NO_FACE_SCORE, aggregate
     from .progress import Progress
 
     det = build_detector(detector, detector_weights, device=device)
-    base = os.path.splitext(out)[0]
+    details_path = details_path_for(out)  # where `evaluate` looks for it
+    report_path = details_path.with_name(details_path.name[:-len(DETAILS_SUFFIX)] + ".report.jsonl")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     scores, details, report = {}, [], []
     progress = Progress(len(videos), "predict", "videos")
@@ -170,19 +173,12 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
         details.append(details_line(name, probs))
         progress.update(1)
     progress.close()
-    _write_atomic(out, "filename,label\n" + "".join(f"{n},{s:.6f}\n" for n, s in scores.items()))
-    _write_atomic(base + ".details.jsonl", "".join(details))
-    _write_atomic(base + ".report.jsonl", "".join(json.dumps(r) + "\n" for r in report))
+    write_text_atomic(out, "filename,label\n" + "".join(f"{n},{s:.6f}\n" for n, s in scores.items()))
+    write_text_atomic(details_path, "".join(details))
+    write_text_atomic(report_path, "".join(json.dumps(r) + "\n" for r in report))
     log.info("wrote %s: %d videos, %d scored 0.5 without a face or readable frames (%s)",
-             out, len(scores), len(report), base + ".report.jsonl")
+             out, len(scores), len(report), report_path)
     return scores
-
-
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: str) -> dict:
@@ -191,18 +187,13 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
     import dfaug
     from .tracking import TrackerParams, interpolate_boxes, scale_box, track_iou
 
-    clip = dfaug.read_video(path)
-    frames = clip.frames if isinstance(clip.frames, np.ndarray) else clip.frames.cpu().numpy()
-    if len(frames) == 0:
-        raise ValueError("no frames")
-    step = 1
-    if len(clip.pts) > 1:
-        fps = 1.0 / float(np.median(np.diff(clip.pts)))
-        step = max(1, round(fps / cfg.fps))
-    frames = frames[::step]                                   # the 15-fps frames
-    h, w = frames.shape[1:3]
-    detected = np.arange(0, len(frames), cfg.detect_every)
-    detections = detector.detect(frames[detected])
+    # frames stay as decoded; only those detected on and the crops become RGB
+    clip = dfaug.read_video(path, backend="pyav", lazy=True)
+    step = max(1, round(1 / clip.frame_duration() / cfg.fps))
+    kept = np.arange(0, len(clip), step)                      # the 15-fps frames
+    h, w = clip.height, clip.width
+    detected = np.arange(0, len(kept), cfg.detect_every)
+    detections = detector.detect(clip.frames[kept[detected]])
     tracks = track_iou(detections, detected, TrackerParams(t_min=cfg.t_min))
     probs: dict = {name: [] for name in models}
     frame_models = [m for m in ("large_crop", "re") if m in models]
@@ -213,29 +204,29 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
                                                           cfg.window_step)]
             crops = []
             for k, (a, b) in enumerate(windows):
-                box = scale_box(boxes[(a + b - 1) // 2], cfg.box_scale, w, h)
-                crops.append((frames[numbers[a:b]], box, k % 2 == 1))
+                x1, y1, x2, y2 = scale_box(boxes[(a + b - 1) // 2], cfg.box_scale, w, h)
+                crops.append((clip.frames[kept[numbers[a:b]], y1:y2, x1:x2], k % 2 == 1))
             probs["sequence"] += run_model(models["sequence"], crops, cfg, device)
         if frame_models:
             chosen = np.arange(0, len(numbers), cfg.frame_step)
             per_model: dict = {m: [] for m in frame_models}
             for k, i in enumerate(chosen):
-                box = scale_box(boxes[i], cfg.box_scale, w, h)
+                x1, y1, x2, y2 = scale_box(boxes[i], cfg.box_scale, w, h)
                 per_model[frame_models[k % len(frame_models)]].append(
-                    (frames[numbers[i]][None], box, k % 2 == 1))
+                    (clip.frames[kept[numbers[i:i + 1]], y1:y2, x1:x2], k % 2 == 1))
             for m, crops in per_model.items():
                 probs[m] += run_model(models[m], crops, cfg, device)
     return probs
 
 
 def run_model(m: LoadedModel, crops: list, cfg: PredictConfig, device: str) -> list:
-    """Crops (frames (T, H, W, 3), box, mirror) -> sigmoid outputs, T per crop."""
+    """Crops (frames (T, h, w, 3) cut to the face box, mirror) -> sigmoid outputs, T per crop."""
     import numpy as np
     import torch
     import dfaug
     inputs = []
-    for frames, (x1, y1, x2, y2), mirror in crops:
-        clip = dfaug.fit_to(np.ascontiguousarray(frames[:, y1:y2, x1:x2]), m.loader_size)
+    for frames, mirror in crops:
+        clip = dfaug.fit_to(np.ascontiguousarray(frames), m.loader_size)
         x = m.augment.center(torch.from_numpy(clip)[None])[0]          # (T, 3, h, w)
         inputs.append(x.flip(-1) if mirror else x)
     out: list = []

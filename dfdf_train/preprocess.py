@@ -36,6 +36,7 @@ import numpy as np
 from dfaug.shards import DEFAULT_FORMAT
 from dfaug.storage import FORMATS
 
+from .files import write_text_atomic
 from .progress import Progress
 from .tracking import Track, TrackerParams, align_tracks, scale_box, track_iou
 
@@ -491,15 +492,6 @@ class Summary:
     timings: dict = field(default_factory=dict)
 
 
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _records(out_dir: str) -> list[dict]:
     d = os.path.join(out_dir, DONE_DIR)
     if not os.path.isdir(d):
@@ -538,8 +530,8 @@ def merge_reports(out_dir: str) -> tuple[int, int]:
         records = _records(out_dir)
         pairs = [json.dumps(p, sort_keys=True) for r in records for p in r["pairs"]]
         reports = [json.dumps(s, sort_keys=True) for r in records for s in r["reports"]]
-        _atomic_write(os.path.join(out_dir, MANIFEST), "".join(x + "\n" for x in pairs))
-        _atomic_write(os.path.join(out_dir, SKIPPED), "".join(x + "\n" for x in reports))
+        write_text_atomic(os.path.join(out_dir, MANIFEST), "".join(x + "\n" for x in pairs))
+        write_text_atomic(os.path.join(out_dir, SKIPPED), "".join(x + "\n" for x in reports))
         if len(_records(out_dir)) == len(records):
             return len(pairs), len(reports)
 
@@ -611,7 +603,7 @@ class _ShardSink:
             self.shards.append(shard)
         record = {"shard": shard, "groups": self.groups, "pairs": self.pairs,
                   "reports": self.reports}
-        _atomic_write(os.path.join(self.out_dir, DONE_DIR, self._prefix() + f"{self.seq:06d}.json"),
+        write_text_atomic(os.path.join(self.out_dir, DONE_DIR, self._prefix() + f"{self.seq:06d}.json"),
                       json.dumps(record))
         self.seq += 1
         self.writer, self.groups, self.pairs, self.reports = None, [], [], []
