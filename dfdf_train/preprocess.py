@@ -48,9 +48,6 @@ SKIPPED = "skipped.jsonl"
 DONE_DIR = "done"
 
 
-# ============================================================================ progress
-
-
 # ============================================================================ parameters
 
 
@@ -460,12 +457,10 @@ def _worker_run(group: Group) -> GroupResult:
 
 
 def _results(groups: list, spec: DetectorSpec, cfg: PreprocessConfig, workers: int,
-             detector=None) -> Iterator[GroupResult]:
+             detector) -> Iterator[GroupResult]:
     """Results in the order of ``groups`` (so shards are reproducible), computed here
-    or by ``workers`` processes."""
+    with ``detector`` or by ``workers`` processes that build theirs from ``spec``."""
     if workers <= 1 or len(groups) <= 1:
-        if detector is None:
-            detector = spec.build()
         for g in groups:
             yield process_group(g, detector, cfg)
         return
@@ -513,10 +508,6 @@ def read_manifest(out_dir: str) -> list[dict]:
     """Every pair committed in ``out_dir`` (from the commit records, so also while
     other shards of the run are still going)."""
     return [p for r in _records(out_dir) for p in r["pairs"]]
-
-
-def read_skipped(out_dir: str) -> list[dict]:
-    return [s for r in _records(out_dir) for s in r["reports"]]
 
 
 def merge_reports(out_dir: str) -> tuple[int, int]:
@@ -633,10 +624,8 @@ def preprocess(inputs: Sequence[str], out_dir: str, *,
     if limit is not None and limit < 0:
         raise ValueError(f"--limit must be >= 0, got {limit}")
     import dfaug
-    try:
-        dfaug.PairShardWriter("x-%d.tar", fmt=fmt)
-    except ValueError as e:
-        raise ValueError(f"--format: {e}") from None
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {FORMATS}, got {fmt!r}")
     if config.decoder != "auto" and config.decoder not in dfaug.available_backends():
         raise ValueError(f"--decoder must be 'auto' or one of {dfaug.available_backends()}, "
                          f"got {config.decoder!r}")
@@ -647,10 +636,8 @@ def preprocess(inputs: Sequence[str], out_dir: str, *,
     if spec is None and workers > 1:
         raise ValueError("--workers > 1 needs a DetectorSpec (workers build their own detector)")
     # built before any output exists: a bad detector setting fails here, once, plainly
-    # (with workers, this instance only checks the setting; each worker builds its own)
+    # (worker processes build their own; this one serves runs done in-process)
     ready = spec.build() if spec is not None else detector
-    if workers > 1:
-        ready = None
     os.makedirs(out_dir, exist_ok=True)
     done = finished_groups(out_dir)
     todo = [g for g in groups if g.key not in done]
