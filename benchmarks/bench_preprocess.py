@@ -98,7 +98,10 @@ def run_once(folder: str, device: str, threads: int, repeats: int, fmt: str) -> 
     torch.set_num_threads(threads)
     detector = DetectorSpec(device=device).build()
     detector.detect(np.zeros((1, H, W, 3), np.uint8))  # warm-up: weights, kernels
-    decoder = "pyav" if device == "cpu" else "auto"
+    import dfaug
+    # preprocess's "auto" decodes on the CPU (its workers fork): name NVDEC explicitly
+    nvdec = [b for b in dfaug.available_backends() if b in ("dali", "pyav-cuda")]
+    decoder = nvdec[0] if device == "cuda" and nvdec else "pyav"
     best = None
     for _ in range(repeats):
         out = tempfile.mkdtemp(prefix="bench_pre_out")

@@ -309,7 +309,7 @@ def _resize_uint8(imgs: torch.Tensor, height: int, width: int) -> torch.Tensor:
 def _check_batch(x):
     if not torch.is_tensor(x) or x.dim() != 6 or x.shape[1] not in (1, 2) or x.shape[3] != 3:
         shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
-        raise ValueError(f"x must be a tensor (B, 2, T, 3, H, W), got {shape}")
+        raise ValueError(f"x must be a tensor (B, 2, T, 3, H, W) or (B, 1, T, 3, H, W), got {shape}")
     if x.dtype != torch.uint8 and not x.is_floating_point():
         raise ValueError(f"x must be uint8 (0..255) or float (0..1), got {x.dtype}")
 

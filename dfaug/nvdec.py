@@ -77,6 +77,19 @@ def yuv_to_rgb_matrix(colorspace: int, full_range: bool) -> tuple[np.ndarray, fl
     return m, 255.0 / 219.0, 255.0 / 224.0
 
 
+@functools.lru_cache(maxsize=16)
+def _nv12_constants(colorspace: int, full_range: bool, h: int, w: int, uv_h: int, uv_w: int,
+                    device: torch.device):
+    """What :func:`nv12_to_rgb` needs besides the pixels, once per video format: built
+    for every frame, its two small host-to-device copies stalled the decoding loop."""
+    m, y_scale, c_scale = yuv_to_rgb_matrix(colorspace, full_range)
+    m_t = torch.as_tensor(m.T, dtype=torch.float32, device=device)
+    bias = torch.tensor(_SWSCALE_BIAS[full_range], device=device)
+    rows = (torch.arange(h, device=device) // 2).clamp_(max=uv_h - 1)
+    cols = (torch.arange(w, device=device) // 2).clamp_(max=uv_w - 1)
+    return m_t, bias, rows, cols, y_scale, c_scale
+
+
 def nv12_to_rgb(y: torch.Tensor, uv: torch.Tensor, *, colorspace: int = 2,
                 full_range: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
     """RGB uint8 (H, W, 3) from an NV12 picture, on the device of ``y``.
@@ -87,13 +100,11 @@ def nv12_to_rgb(y: torch.Tensor, uv: torch.Tensor, *, colorspace: int = 2,
     so an odd-sized frame whose chroma plane was exported rounded down still works.
     """
     h, w = y.shape
-    m, y_scale, c_scale = yuv_to_rgb_matrix(colorspace, full_range)
+    m_t, bias, rows, cols, y_scale, c_scale = _nv12_constants(
+        int(colorspace), bool(full_range), h, w, uv.shape[0], uv.shape[1], y.device)
     y0 = 0.0 if full_range else 16.0
-    rows = (torch.arange(h, device=y.device) // 2).clamp_(max=uv.shape[0] - 1)
-    cols = (torch.arange(w, device=y.device) // 2).clamp_(max=uv.shape[1] - 1)
     chroma = (uv.float() - 128.0) * c_scale                       # (H2, W2, 2)
-    chroma_rgb = chroma @ torch.as_tensor(m.T, dtype=torch.float32, device=y.device)
-    chroma_rgb = chroma_rgb + torch.tensor(_SWSCALE_BIAS[full_range], device=y.device)
+    chroma_rgb = chroma @ m_t + bias
     luma = (y.float() - y0) * y_scale                             # (H, W)
     rgb = luma[:, :, None] + chroma_rgb[rows][:, cols]
     rgb = rgb.floor_().clamp_(0, 255)

@@ -71,8 +71,9 @@ def read_video(src: VideoSource, *, backend: str = "auto", device: str = "cpu",
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if backend == "auto":
-        names = [n for n in available_backends() if _BACKENDS[n].device == device] \
-            or [n for n in available_backends() if _BACKENDS[n].device == "cpu"]
+        usable = available_backends()
+        # none on the asked device: every usable one then leaves frames on the CPU
+        names = [n for n in usable if _BACKENDS[n].device == device] or usable
         if not names:  # pragma: no cover - pyav is always registered
             raise RuntimeError("no read_video backend is available")
         chosen = _BACKENDS[names[0]]
