@@ -175,14 +175,18 @@ def brightness(x, factor, **_):
     return _blend(torch.zeros_like(x), x, factor)
 
 
-_SMOOTH = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
+# PIL's SMOOTH filter is this kernel / 13. The convolution takes the integer weights,
+# so that its sums of integer pixels are exact whatever the arithmetic (GPUs may run
+# float32 convolutions in TF32, which rounds 1/13), and divides once afterwards: the
+# same result on every device.
+_SMOOTH = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]])
 
 
 def sharpness(x, factor, **_):
     """Blend with PIL's SMOOTH filter; PIL leaves the outermost pixels unfiltered."""
     c = x.shape[1]
     kernel = _SMOOTH.to(x.device, x.dtype).expand(c, 1, 3, 3)
-    smooth = _quantize(F.conv2d(x, kernel, groups=c))
+    smooth = _quantize(F.conv2d(x, kernel, groups=c) / 13.0)
     degenerate = x.clone()
     degenerate[..., 1:-1, 1:-1] = smooth
     return _blend(degenerate, x, factor)

@@ -21,6 +21,7 @@ seconds, as for the CPU backend.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -33,7 +34,7 @@ import torch
 
 from .clip import Clip
 from .video import (Backend, VideoDecodeError, VideoSource, _open_source, check_decoded,
-                    register_backend)
+                    decode_error, register_backend)
 
 # --------------------------------------------------------------------------------------
 # Colour conversion (device-agnostic torch, so it is tested on the CPU too)
@@ -226,8 +227,30 @@ def _plane(frame, index: int) -> torch.Tensor:
 
 
 def _hwaccel(dev: torch.device, fallback: bool):
+    """FFmpeg's CUDA device in torch's own context (FFmpeg's ``current_ctx``).
+
+    PyAV asks for the device's primary context by default. FFmpeg wants that context
+    with blocking-sync scheduling and refuses one torch already made without it
+    ("Primary context already active with incompatible flags", ENOTSUP: seen on an
+    H200), so the hwaccel takes the context current on the calling thread instead:
+    run inside :func:`_torch_context`. Frames then live in torch's context, which is
+    what lets torch view them through DLPack.
+    """
     return av.codec.hwaccel.HWAccel(device_type="cuda", device=str(dev.index),
-                                    allow_software_fallback=fallback, is_hw_owned=True)
+                                    allow_software_fallback=fallback, is_hw_owned=True,
+                                    options={"primary_ctx": "0", "current_ctx": "1"})
+
+
+@contextlib.contextmanager
+def _torch_context(dev: torch.device):
+    """Make torch's CUDA context of ``dev`` current on this thread while FFmpeg opens.
+
+    The runtime binds a thread to a context lazily, at its first runtime call, and a
+    new thread (a decoding worker) has made none: a stream query is such a call.
+    """
+    with torch.cuda.device(dev):
+        torch.cuda.current_stream(dev).query()
+        yield
 
 
 @functools.lru_cache(maxsize=None)
@@ -237,8 +260,10 @@ def _cuda_hwdevice_error(index: int) -> str | None:
     Opening it inside ``av.open`` would fail with the same FFmpeg error types as a
     corrupt file; checking first keeps "the GPU is unusable" apart from "bad video".
     """
+    dev = torch.device("cuda", index)
     try:
-        _hwaccel(torch.device("cuda", index), False).create(av.codec.Codec("h264", "r"))
+        with _torch_context(dev):
+            _hwaccel(dev, False).create(av.codec.Codec("h264", "r"))
     except Exception as e:  # noqa: BLE001 - any failure means the same to the caller
         return f"FFmpeg cannot open CUDA device {index} for decoding ({type(e).__name__}: {e})"
     return None
@@ -277,9 +302,9 @@ def _read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> 
         raise RuntimeError(f"pyav-cuda: {error}")
     handle, name = _open_source(src)
     caller_stream, legacy = torch.cuda.current_stream(dev), torch.cuda.default_stream(dev)
-    pts, on_gpu, out, extra = [], 0, None, []
+    pts, on_gpu, out, extra, declared = [], 0, None, [], 0
     try:
-        with av.open(handle, hwaccel=_hwaccel(dev, fallback)) as container, \
+        with _torch_context(dev), av.open(handle, hwaccel=_hwaccel(dev, fallback)) as container, \
                 torch.cuda.stream(legacy):
             if not container.streams.video:
                 raise VideoDecodeError(f"{name}: no video stream")
@@ -298,7 +323,7 @@ def _read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> 
                 t = frame.time
                 pts.append(t if t is not None else i * step)
     except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"{name}: not a readable video ({e})") from e
+        raise decode_error(name, len(pts), declared, e) from e
     caller_stream.wait_stream(legacy)
     pts = np.asarray(pts, dtype=np.float64)
     check_decoded(name, len(pts), declared, pts)

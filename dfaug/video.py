@@ -153,7 +153,7 @@ def _read_pyav(src: VideoSource, *, threads: int = 0, lazy: bool = False) -> Cli
     ``lazy``: keep the frames as decoded and convert to RGB on indexing
     (:class:`LazyFrames`): faster and half the memory when few frames are used."""
     handle, name = _open_source(src)
-    frames, pts = [], []
+    frames, pts, declared = [], [], 0
     try:
         with av.open(handle) as container:
             if not container.streams.video:
@@ -168,10 +168,20 @@ def _read_pyav(src: VideoSource, *, threads: int = 0, lazy: bool = False) -> Cli
                 t = frame.time
                 pts.append(t if t is not None else len(pts) * fallback_step)
     except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"{name}: not a readable video ({e})") from e
+        raise decode_error(name, len(frames), declared, e) from e
     pts = np.asarray(pts, dtype=np.float64)
     check_decoded(name, len(frames), declared, pts)
     return Clip(LazyFrames(frames) if lazy else np.stack(frames), pts)
+
+
+def decode_error(name: str, n_frames: int, declared: int, error: Exception) -> VideoDecodeError:
+    """The error for FFmpeg failing inside a file: a truncation when some of the declared
+    frames came out before it (a hardware decoder may stop with an error where FFmpeg's
+    software decoder conceals a cut frame), else an unreadable video."""
+    if n_frames and declared and n_frames < declared:
+        return VideoDecodeError(f"{name}: truncated video, {n_frames} of {declared} declared "
+                                f"frames decoded before FFmpeg failed ({error})")
+    return VideoDecodeError(f"{name}: not a readable video ({error})")
 
 
 def check_decoded(name: str, n_frames: int, declared: int, pts: np.ndarray) -> None:

@@ -587,7 +587,11 @@ def _device(cfg: TrainConfig, rank: int):
         raise ValueError("--device cuda: no CUDA device is visible")
     if cfg.device == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
-    index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
+    index, count = int(os.environ.get("LOCAL_RANK", rank)), torch.cuda.device_count()
+    if index >= count:  # two ranks on one GPU: NCCL fails ("Duplicate GPU detected")
+        raise ValueError(f"local rank {index} has no GPU of its own ({count} visible): start at "
+                         f"most {count} processes per node (torchrun --nproc-per-node), "
+                         "or train on CPUs with --device cpu")
     torch.cuda.set_device(index)
     return torch.device("cuda", index)
 

@@ -45,7 +45,7 @@ def shards(tmp_path_factory):
 def small(out, data, **kw):
     values = dict(recipe="re", data=[data], out=str(out), model_size="b0", image_size=(96, 80),
                   batch_size=2, max_iters=8, warmup_iters=2, lr=0.01, workers=0, log_every=1,
-                  compression=False, tensorboard=False, seed=1)
+                  compression=False, tensorboard=False, seed=1, device="cpu")
     values.update(kw)
     return TrainConfig(**values).check()
 
@@ -69,6 +69,22 @@ def test_a_small_model_learns_real_from_fake(shards, tmp_path, capsys):
     assert last["val_loss"] == val[-1] < 0.5
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     assert os.path.isfile(tmp_path / "run" / "last.pt")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_run_with_amp_and_loader_workers_trains_and_resumes(shards, tmp_path):
+    # the CPU tests pin --device cpu (exact losses); this is the GPU path: bf16 or fp16
+    # autocast, channels_last, pinned batches from two re-encoding workers, a resume
+    out = tmp_path / "run"
+    cfg = dict(device="cuda", workers=2, compression=True, max_iters=8)
+    train(small(out, shards[0], stop_at=4, **cfg))
+    train(small(out, shards[0], **cfg), resume=True)
+    rows = read_metrics(out)
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 9))
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["iteration"] == 8
+    assert all(t.is_cuda for t in state["model"].values() if torch.is_tensor(t))
 
 
 @pytest.mark.parametrize("stop_at", [3, 5])  # mid-epoch, and the end of epoch 0 and a half
@@ -140,7 +156,7 @@ def test_two_processes_under_torchrun_split_the_data(shards, tmp_path):
            "--master-port", "29517", "-m", "dfdf_train", "train", "--recipe", "re",
            "--data", shards[0], "--out", str(out), "--model-size", "b0", "--image-size", "96", "80",
            "--batch-size", "1", "--max-iters", "4", "--warmup-iters", "2", "--workers", "0",
-           "--no-compression", "--no-tensorboard", "--log-every", "1"]
+           "--no-compression", "--no-tensorboard", "--log-every", "1", "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -152,6 +168,16 @@ def test_two_processes_under_torchrun_split_the_data(shards, tmp_path):
     assert [sorted(ls["batches"]) for ls in loaders] == [[0], [1]]
     assert [ls["counts"]["pairs"] for ls in loaders] == [4, 4]
     assert len(read_metrics(out)) == 4
+
+
+def test_more_ranks_on_a_node_than_gpus_is_a_clear_error(monkeypatch):
+    # two ranks on one GPU would reach NCCL's "Duplicate GPU detected" mid-run
+    from dfdf_train import train as train_module
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError, match="local rank 1 has no GPU of its own"):
+        train_module._device(TrainConfig(device="auto"), rank=1)
 
 
 def run_cli(*args):

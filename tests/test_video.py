@@ -66,6 +66,17 @@ def test_truncated_video_is_an_error_not_a_short_clip(tmp_path):
         read_video(whole[: len(whole) * 9 // 10])
 
 
+def test_ffmpeg_failing_after_some_frames_is_reported_as_a_truncation():
+    # NVDEC may raise on a cut last frame where FFmpeg's software decoder conceals it:
+    # both backends then say "truncated", with the counts, like check_decoded
+    error = av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+    cut = dfaug.video.decode_error("v.mp4", 12, 50, error)
+    assert isinstance(cut, VideoDecodeError)
+    assert "truncated video, 12 of 50 declared frames" in str(cut) and "Invalid data" in str(cut)
+    for n, declared in ((0, 50), (50, 50), (12, 0)):  # nothing decoded, all, no count
+        assert "not a readable video" in str(dfaug.video.decode_error("v.mp4", n, declared, error))
+
+
 @pytest.mark.parametrize("data", [b"", b"this is not a video" * 100, bytes(range(256)) * 64])
 def test_non_video_bytes_raise_a_clear_error(data):
     with pytest.raises(VideoDecodeError):

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Issue 8's GPU checks as one script, in stages that each fit one device call.
+#
+#   bash benchmarks/gpu_acceptance.sh 1   # environment, the GPU tests, bench_augment,
+#                                         # bench_decode, bench_train_step
+#   bash benchmarks/gpu_acceptance.sh 2   # bench_preprocess, a real B7 training run with
+#                                         # GPU utilisation sampled, predict timing
+#   bash benchmarks/gpu_acceptance.sh 3   # the whole test suite with the GPU present
+#
+# Every step has its own time limit, so one slow step cannot eat the others' time.
+# Logs and JSON lines go to $OUT (or ./gpu_out): stageN.log and stageN.jsonl.
+#
+# Inputs that cost CPU time to build are made beforehand on any machine (2 min on two
+# cores) and carried to the GPU machine:
+#   .gpu/bbb_1080p_4s.mp4            bench_decode's video
+#   .gpu/pre/dfdc_bench_10s/         bench_preprocess's 10-s 1080p group
+#     (cd benchmarks && python -c "import bench_decode as d, bench_preprocess as p;
+#      d.make_1080p('../.gpu/bbb_1080p_4s.mp4', 4, 30, 'medium');
+#      p.build_group('../.gpu/pre/dfdc_bench_10s', 10)")
+# Python packages a GPU image lacks can travel as wheels in .whl/ (pip download
+# --python-version of that machine: av, zstandard, facenet-pytorch, webdataset,
+# braceexpand, scikit-video); they are installed into /tmp/site.
+set -u
+stage=${1:?usage: gpu_acceptance.sh 1|2|3}
+OUT=${OUT:-$PWD/gpu_out}
+mkdir -p "$OUT"
+LOG=$OUT/stage$stage.log
+JSON=$OUT/stage$stage.jsonl
+export PYTHONUNBUFFERED=1
+cores=$(nproc)
+
+step() {  # step SECONDS NAME CMD...: run with a limit, log its output and exit status
+  # The command runs in its own process group, and the whole group is killed at the
+  # limit and after the step: a killed pytest leaves its xdist workers (and their
+  # loader workers) running otherwise, and they would load the next steps' figures.
+  local limit=$1 name=$2; shift 2
+  echo "=== $name (limit ${limit}s) $(date +%T)" | tee -a "$LOG"
+  local t0=$SECONDS
+  setsid "$@" > >(tee -a "$LOG" | grep '^{' >> "$JSON") 2>>"$LOG" &
+  local pid=$!
+  ( sleep "$limit"; kill -TERM -- "-$pid" 2>/dev/null; sleep 5; kill -KILL -- "-$pid" 2>/dev/null ) &
+  local watchdog=$!
+  wait "$pid"
+  local rc=$?
+  kill "$watchdog" 2>/dev/null
+  kill -KILL -- "-$pid" 2>/dev/null
+  echo "=== $name: rc $rc in $((SECONDS - t0)) s, load $(cut -d' ' -f1 /proc/loadavg)" | tee -a "$LOG"
+}
+
+if [ ! -e /tmp/site/av ] && ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl >>"$LOG" 2>&1 || echo "wheel install failed" | tee -a "$LOG"
+fi
+export PYTHONPATH=/tmp/site:$PWD
+
+if [ "$stage" = 1 ]; then
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    nvidia-smi | head -5
+    echo "cores $cores"; grep -m1 'model name' /proc/cpuinfo; free -g | head -2
+    ldconfig -p | grep -E 'nvcuvid|libcuda.so' || echo "no libnvcuvid in ldconfig"
+    python3 -c "import sys, torch, timm, numpy, numba, av, zstandard; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'timm', timm.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__, 'av', av.__version__, 'ffmpeg', av.ffmpeg_version_info, av.codec.hwaccel.hwdevices_available())"
+    python3 -c "import dfaug; print('backends', dfaug.available_backends()); from dfaug import video; [print(n, b.why_unavailable()) for n, b in video._BACKENDS.items()]"
+  } 2>&1 | tee -a "$LOG"
+  # the GPU tests first, in one process: CUDA, NVDEC, the CUDA device stage and training
+  step 150 pytest_gpu python3 -m pytest -v -rfE --tb=short -p no:cacheprovider \
+    tests/test_nvdec.py tests/test_augment.py tests/test_loader.py tests/test_train.py \
+    tests/test_video.py -k "cuda or nvdec or pyav_cuda or gpu"
+  step 50 bench_augment python3 benchmarks/bench_augment.py --repeats 3
+  step 70 bench_decode python3 benchmarks/bench_decode.py --video .gpu/bbb_1080p_4s.mp4 \
+    --backends pyav,pyav-cuda,dali --streams 1,2,4,8,16 --repeats 1
+  step 200 bench_train_step python3 benchmarks/bench_train_step.py --size b7 --pairs 8 \
+    --steps 10 --warmup 3
+fi
+
+if [ "$stage" = 2 ]; then
+  step 70 bench_preprocess python3 benchmarks/bench_preprocess.py --cache .gpu/pre \
+    --runs cpu,cuda --seconds 10
+  rm -rf /tmp/run_lc /tmp/run_seq
+  step 130 gpu_train_large_crop python3 benchmarks/bench_gpu_train.py --recipe large_crop \
+    --iters 120 --keep /tmp/run_lc --workers $((cores - 2))
+  if [ -e /tmp/run_lc/last.pt ]; then
+    step 70 predict python3 benchmarks/bench_predict.py --source .gpu/pre/dfdc_bench_10s \
+      --models large_crop=/tmp/run_lc/last.pt --device cuda --videos 8
+  fi
+  step 90 gpu_train_sequence python3 benchmarks/bench_gpu_train.py --recipe sequence \
+    --iters 60 --keep /tmp/run_seq --workers $((cores - 2))
+fi
+if [ "$stage" = 3 ]; then
+  # the whole suite with the GPU present (every "auto" device is then cuda). Few xdist
+  # workers and 2 threads each: 15 workers x 16 torch threads on 16 cores timed tests out
+  OMP_NUM_THREADS=2 step 550 pytest python3 -m pytest -q -rfE --tb=short -n 6 \
+    -p no:cacheprovider --timeout 300 --junitxml="$OUT/junit.xml" tests
+fi
+cat "$JSON"
+echo "stage $stage done $(date +%T)" | tee -a "$LOG"
