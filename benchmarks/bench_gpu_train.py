@@ -72,7 +72,8 @@ def make_shards(folder: str, n_pairs: int, per_shard: int, seed: int, procs: int
 
 
 def tree_rss_mb(pid: int) -> float:
-    """Summed RSS of ``pid`` and its descendants (pages shared after fork counted once each)."""
+    """Summed RSS of ``pid`` and its descendants: an upper bound, since a page shared
+    after fork (the model, the parent's imports) is counted in every process."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace, tmp: str) -> int:
     cmd = [sys.executable, "-m", "dfdf_train", "train", "--recipe", args.recipe,
            "--data", *shards, "--out", out, "--model-size", args.model_size,
            "--max-iters", str(args.iters), "--warmup-iters", str(args.warmup_iters),
-           "--workers", str(args.workers), "--batch-size", str(args.batch_size), "--precision", args.precision,
+           "--workers", str(args.workers), "--batch-size", str(args.batch_size),
+           "--precision", args.precision,
            "--log-every", "10", "--ckpt-every", str(args.iters), "--seed", str(args.seed),
            "--no-tensorboard", "--progress-every", "10"]
     print(" ".join(cmd[:6]) + " ...", file=sys.stderr)

@@ -304,7 +304,8 @@ def _read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> 
     caller_stream, legacy = torch.cuda.current_stream(dev), torch.cuda.default_stream(dev)
     pts, on_gpu, out, extra, declared = [], 0, None, [], 0
     try:
-        with _torch_context(dev), av.open(handle, hwaccel=_hwaccel(dev, fallback)) as container, \
+        with _torch_context(dev), \
+                av.open(handle, hwaccel=_hwaccel(dev, fallback)) as container, \
                 torch.cuda.stream(legacy):
             if not container.streams.video:
                 raise VideoDecodeError(f"{name}: no video stream")
