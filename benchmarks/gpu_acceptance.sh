@@ -88,7 +88,8 @@ if [ "$stage" = 2 ]; then
 fi
 if [ "$stage" = 3 ]; then
   # the whole suite with the GPU present (every "auto" device is then cuda). Few xdist
-  # workers and 2 threads each: 15 workers x 16 torch threads on 16 cores timed tests out
+  # workers and 2 threads each: 15 workers x 16 torch threads on 16 cores timed tests out.
+  # pytest-xdist and pytest-timeout come with the lent machines' image, not the dev extra.
   OMP_NUM_THREADS=2 step 550 pytest python3 -m pytest -q -rfE --tb=short -n 6 \
     -p no:cacheprovider --timeout 300 --junitxml="$OUT/junit.xml" tests
 fi
