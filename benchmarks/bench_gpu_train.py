@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import dfaug  # noqa: E402
 from dfaug.testing import media_path  # noqa: E402
 
+from bench_decode import gpu_info  # noqa: E402
 from bench_recompress import cpu_model, make_pairs  # noqa: E402
 
 _PAIRS: list = []  # set before the pool forks, read by _write_shard
@@ -212,14 +213,8 @@ def run(args: argparse.Namespace, tmp: str) -> int:
                          if busy else None},
         "gpu_memory_peak_mib": max((m for (_, _, m, _) in samples if m == m), default=None),
         "host_rss_sum_peak_mb": round(max((r for (*_, r) in samples), default=0)),
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_info()},
     }
-    try:
-        result["machine"]["gpu"] = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
     print(json.dumps(result), flush=True)
     return 0
 

@@ -88,8 +88,8 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     times = {}
 
     log.info(f"demo: 1/4 building a DFDC-layout set from carphone ({cfg.train_reals} real + "
-         f"{cfg.train_reals} synthetic fake videos to train on, {cfg.test_reals} + "
-         f"{cfg.test_reals} held out)")
+             f"{cfg.train_reals} synthetic fake videos to train on, {cfg.test_reals} + "
+             f"{cfg.test_reals} held out)")
     easy = {"fakes_per_real": 1, "methods": synth.EASY_METHODS, "frames": cfg.frames}
     train_set = synth.make_dfdc_folder(os.path.join(out, "dfdc"), n_real=cfg.train_reals,
                                        seed=cfg.seed, **easy)

@@ -40,11 +40,16 @@ MODEL_ORDER = ("large_crop", "re", "sequence")  # dfdf_train.models.NAMES; other
 
 # ---------------------------------------------------------------- the details file format
 
-def details_path_for(pred: os.PathLike) -> Path:
-    """Where the details of a submission live: ``sub.csv`` -> ``sub.details.jsonl``."""
+def beside_submission(pred: os.PathLike, suffix: str) -> Path:
+    """A file that goes with a submission: ``sub.csv`` and ``suffix`` -> ``sub`` + suffix."""
     pred = Path(pred)
     stem = pred.name[:-4] if pred.name.lower().endswith(".csv") else pred.name
-    return pred.with_name(stem + DETAILS_SUFFIX)
+    return pred.with_name(stem + suffix)
+
+
+def details_path_for(pred: os.PathLike) -> Path:
+    """Where the details of a submission live: ``sub.csv`` -> ``sub.details.jsonl``."""
+    return beside_submission(pred, DETAILS_SUFFIX)
 
 
 def details_line(filename: str, probs: Mapping[str, Any]) -> str:

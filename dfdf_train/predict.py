@@ -146,14 +146,14 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
             detector: str = "mtcnn", detector_weights: Optional[str] = None,
             device: str = "cpu") -> dict:
     """Score ``videos``; write the submission, details and report; return name -> score."""
-    from .evaluate import DETAILS_SUFFIX, details_line, details_path_for
+    from .evaluate import beside_submission, details_line, details_path_for
     from .faces import build_detector
     from .inference import NO_FACE_SCORE, aggregate
     from .progress import Progress
 
     det = build_detector(detector, detector_weights, device=device)
     details_path = details_path_for(out)  # where `evaluate` looks for it
-    report_path = details_path.with_name(details_path.name[:-len(DETAILS_SUFFIX)] + ".report.jsonl")
+    report_path = beside_submission(out, ".report.jsonl")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     scores, details, report = {}, [], []
     progress = Progress(len(videos), "predict", "videos")

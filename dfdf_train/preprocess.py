@@ -594,8 +594,8 @@ class _ShardSink:
             self.shards.append(shard)
         record = {"shard": shard, "groups": self.groups, "pairs": self.pairs,
                   "reports": self.reports}
-        write_text_atomic(os.path.join(self.out_dir, DONE_DIR, self._prefix() + f"{self.seq:06d}.json"),
-                      json.dumps(record))
+        done = os.path.join(self.out_dir, DONE_DIR, self._prefix() + f"{self.seq:06d}.json")
+        write_text_atomic(done, json.dumps(record))
         self.seq += 1
         self.writer, self.groups, self.pairs, self.reports = None, [], [], []
 
