@@ -209,35 +209,53 @@ def x264_encoder(params: CompressionParams, size, rate: Fraction, threads: int =
 
 def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionParams,
                    threads: int) -> np.ndarray:
-    """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded kept part."""
+    """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded kept part.
+
+    Encoding stops as soon as x264 has emitted every kept frame. The frames after
+    them have been through x264's lookahead, so their effect on the kept frames'
+    quality (macroblock-tree, frame types) stays, but they are not encoded
+    themselves. x264 emits its packets in an order fixed by the frames already fed,
+    so the kept frames are bit-identical to those of a full flush.
+    """
     width, height = plan.size
     enc = x264_encoder(params, plan.size, plan.rate, threads)
     dec = av.CodecContext.create("h264", "r")
     dec.thread_count = threads
-    indices = plan.indices
-    out_index = range(len(indices))[plan.keep]
-    kept = np.empty((len(out_index), height, width, 3), np.uint8)
-    n_decoded = 0
+    keep = range(len(plan.indices))[plan.keep]
+    kept = np.empty((len(keep), height, width, 3), np.uint8)
+    decoded = np.zeros(len(keep), bool)
+    unsent = set(keep)  # kept frames x264 has not emitted yet
 
-    def collect(decoded):
-        nonlocal n_decoded
-        for frame in decoded:
-            k = n_decoded - out_index.start
+    def receive(frames_out):
+        for frame in frames_out:
+            k = frame.pts - keep.start
             if 0 <= k < len(kept):
                 kept[k] = frame.to_ndarray(format="rgb24", threads=threads)
-            n_decoded += 1
+                decoded[k] = True
 
-    for n, i in enumerate(indices):
+    def send(packets) -> bool:
+        """Decode ``packets`` (stopping early): True once every kept frame is sent."""
+        for packet in packets:
+            unsent.discard(packet.pts)
+            receive(dec.decode(packet))
+            if not unsent:
+                return True
+        return False
+
+    done = False
+    for n, i in enumerate(plan.indices):
         frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
         frame = frame.reformat(width, height, "yuv420p", interpolation="BICUBIC", threads=threads)
         frame.pts = n
-        for packet in enc.encode(frame):
-            collect(dec.decode(packet))
-    for packet in enc.encode(None):
-        collect(dec.decode(packet))
-    collect(dec.decode(None))
-    if n_decoded != len(indices):
-        raise RuntimeError(f"libx264 round trip returned {n_decoded} of {len(indices)} frames")
+        done = send(enc.encode(frame))
+        if done:  # e.g. tune zerolatency (no lookahead): later frames cannot change these
+            break
+    if not done:
+        send(enc.encode_lazy(None))  # lazy: what x264 would emit after this is not encoded
+    receive(dec.decode(None))
+    if not decoded.all():
+        raise RuntimeError(f"libx264 round trip returned {int(decoded.sum())} of "
+                           f"{len(kept)} kept frames")
     return kept
 
 
@@ -307,9 +325,10 @@ def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
     ``span``: (first, last) indices of the input frames the sample will use,
     inclusive; the result holds the re-encoded frames nearest in time to them and
     all between. None means the whole clip.
-    ``encode``: ``"needed"`` encodes only the frames of ``span`` plus ``warmup``
-    frames before it and ``tail`` after it; ``"full"`` encodes the whole clip, as the
-    recipe did, and cuts afterwards.
+    ``encode``: ``"needed"`` feeds x264 only the frames of ``span`` plus ``warmup``
+    frames before it and ``tail`` after it; ``"full"`` feeds it the whole clip, as the
+    recipe did, and cuts afterwards. Either way x264 stops once it has emitted the
+    last frame returned: what it would encode after that cannot change them.
     ``threads``: x264 and decoder threads per clip (1 in loader workers; 0 = auto).
 
     Returns one Clip per input clip, with the new frame size and timestamps.

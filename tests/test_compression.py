@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from conftest import psnr
-from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, fps_filter, recompress
+from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, compression, fps_filter, recompress
+from dfaug.compression import plan_encode, x264_encoder
 
 # ---------------------------------------------------------------- fps reduction
 
@@ -153,6 +154,58 @@ def test_needed_frames_mode_returns_the_same_frames_as_a_full_encode(clip50):
     # with warm-up and tail reaching both ends it is the full encode, bit for bit
     whole = recompress([clip50], params, span=(9, 37), warmup=50, tail=50)[0]
     assert np.array_equal(whole.frames, full.frames)
+
+
+def full_flush_reference(clip, params, span):
+    """The kept frames as the recipe gets them: every fed frame encoded, all decoded."""
+    plan = plan_encode(clip, params, span)
+    enc = x264_encoder(params, plan.size, plan.rate)
+    dec = av.CodecContext.create("h264", "r")
+    packets = []
+    for n, i in enumerate(plan.indices):
+        frame = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
+        frame = frame.reformat(*plan.size, "yuv420p", interpolation="BICUBIC")
+        frame.pts = n
+        packets += enc.encode(frame)
+    packets += enc.encode(None)
+    frames = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
+    assert len(frames) == len(plan.indices)
+    return np.stack([f.to_ndarray(format="rgb24") for f in frames[plan.keep]]), len(packets)
+
+
+@pytest.mark.parametrize("params, span", [
+    (CompressionParams(30, 1.0, 26, "film"), (9, 37)),         # B-frames, mb-tree
+    (CompressionParams(17, 0.61, 33, "grain"), (19, 31)),      # fps and size reduced
+    (CompressionParams(30, 0.5, 30, "zerolatency"), (19, 31)),  # no lookahead: stops feeding
+    (CompressionParams(25, 1.0, 20, "fastdecode"), (0, 49)),   # the whole clip kept
+])
+def test_x264_stops_after_the_last_kept_frame_and_they_stay_bit_identical(
+        clip50, monkeypatch, params, span):
+    expected, n_fed = full_flush_reference(clip50, params, span)
+    emitted = []
+
+    class Counting:  # counts the packets x264 emits for recompress
+        def __init__(self, enc):
+            self.enc = enc
+
+        def encode(self, frame):
+            packets = self.enc.encode(frame)
+            emitted.extend(packets)
+            return packets
+
+        def encode_lazy(self, frame):
+            for packet in self.enc.encode_lazy(frame):
+                emitted.append(packet)
+                yield packet
+
+    real_encoder = compression.x264_encoder
+    monkeypatch.setattr(compression, "x264_encoder", lambda *a: Counting(real_encoder(*a)))
+    out = recompress([clip50], params, span=span)[0]
+    assert np.array_equal(out.frames, expected)
+    if span[1] < 49:
+        assert len(emitted) < n_fed  # the frames after the kept ones were not encoded
+    else:
+        assert len(emitted) == n_fed
 
 
 def test_no_params_returns_the_span_untouched(clip50):
