@@ -13,8 +13,8 @@ distribution (the same stream), and deliver the recipe's frames at a fixed size:
   used PNGs are read with PIL.
 
 Figures without the device stage (it runs on the GPU when there is one; the goal is
-stated for this case) and, with ``--augment``, with PairAugment + mixup inside the
-workers (ours) against per-image PIL AutoAugment (recipe's, bench_augment.py).
+stated for this case) and, with ``--device-stage workers`` (or ``both``), with
+PairAugment + mixup inside the workers (ours) against per-image PIL AutoAugment (recipe's, bench_augment.py).
 
     python benchmarks/bench_loader.py --pairs 32
 Prints one JSON line per mode.
@@ -45,6 +45,7 @@ from bench_augment import RecipeAugment  # noqa: E402
 from bench_recompress import make_pairs, recipe_way, write_png_folders  # noqa: E402
 
 SIZE = (288, 224)
+STAGE_CHOICES = {"excluded": [False], "workers": [True], "both": [False, True]}
 
 
 class RecipeDataset(torch.utils.data.Dataset):
@@ -114,8 +115,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=32)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--augment", action="store_true",
-                    help="also run the device stage in the workers (CPU-only training)")
+    ap.add_argument("--device-stage", default="excluded", choices=STAGE_CHOICES,
+                    help="excluded: the device stage is not run (it runs on the GPU); "
+                         "workers: it runs inside the workers (CPU-only training); both: each")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--format", default=dfaug.shards.DEFAULT_FORMAT, choices=dfaug.storage.FORMATS,
                     help="frame storage format of our shards")
@@ -146,7 +148,7 @@ def main():
 
         for mode in ("frame", "sequence"):
             images_per_pair = 8 if mode == "frame" else 1
-            for augment in ([False, True] if args.augment else [False]):
+            for augment in STAGE_CHOICES[args.device_stage]:
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
 
                 def ours():
