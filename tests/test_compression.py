@@ -156,10 +156,10 @@ def test_needed_frames_mode_returns_the_same_frames_as_a_full_encode(clip50):
     assert np.array_equal(whole.frames, full.frames)
 
 
-def full_flush_reference(clip, params, span):
+def full_flush_reference(clip, params, span, threads=1):
     """The kept frames as the recipe gets them: every fed frame encoded, all decoded."""
     plan = plan_encode(clip, params, span)
-    enc = x264_encoder(params, plan.size, plan.rate)
+    enc = x264_encoder(params, plan.size, plan.rate, threads)
     dec = av.CodecContext.create("h264", "r")
     packets = []
     for n, i in enumerate(plan.indices):
@@ -173,15 +173,16 @@ def full_flush_reference(clip, params, span):
     return np.stack([f.to_ndarray(format="rgb24") for f in frames[plan.keep]]), len(packets)
 
 
-@pytest.mark.parametrize("params, span", [
-    (CompressionParams(30, 1.0, 26, "film"), (9, 37)),         # B-frames, mb-tree
-    (CompressionParams(17, 0.61, 33, "grain"), (19, 31)),      # fps and size reduced
-    (CompressionParams(30, 0.5, 30, "zerolatency"), (19, 31)),  # no lookahead: stops feeding
-    (CompressionParams(25, 1.0, 20, "fastdecode"), (0, 49)),   # the whole clip kept
+@pytest.mark.parametrize("params, span, threads", [
+    (CompressionParams(30, 1.0, 26, "film"), (9, 37), 1),          # B-frames, mb-tree
+    (CompressionParams(17, 0.61, 33, "grain"), (19, 31), 1),       # fps and size reduced
+    (CompressionParams(30, 0.5, 30, "zerolatency"), (19, 31), 1),  # no lookahead: stops feeding
+    (CompressionParams(25, 1.0, 20, "fastdecode"), (0, 49), 1),    # the whole clip kept
+    (CompressionParams(30, 1.0, 26, "film"), (9, 37), 3),          # x264 frame threads
 ])
 def test_x264_stops_after_the_last_kept_frame_and_they_stay_bit_identical(
-        clip50, monkeypatch, params, span):
-    expected, n_fed = full_flush_reference(clip50, params, span)
+        clip50, monkeypatch, params, span, threads):
+    expected, n_fed = full_flush_reference(clip50, params, span, threads)
     emitted = []
 
     class Counting:  # counts the packets x264 emits for recompress
@@ -200,7 +201,7 @@ def test_x264_stops_after_the_last_kept_frame_and_they_stay_bit_identical(
 
     real_encoder = compression.x264_encoder
     monkeypatch.setattr(compression, "x264_encoder", lambda *a: Counting(real_encoder(*a)))
-    out = recompress([clip50], params, span=span)[0]
+    out = recompress([clip50], params, span=span, threads=threads)[0]
     assert np.array_equal(out.frames, expected)
     if span[1] < 49:
         assert len(emitted) < n_fed  # the frames after the kept ones were not encoded
