@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing
 import os
 import shutil
 import statistics
@@ -46,30 +45,12 @@ import dfaug  # noqa: E402
 from dfaug.testing import media_path  # noqa: E402
 
 from bench_decode import gpu_info  # noqa: E402
-from bench_recompress import cpu_model, make_pairs  # noqa: E402
-
-_PAIRS: list = []  # set before the pool forks, read by _write_shard
-
-
-def _write_shard(job: tuple[str, int, int]) -> str:
-    pattern, start, stop = job
-    with dfaug.PairShardWriter(pattern, max_pairs=stop - start) as writer:
-        for k in range(start, stop):
-            real, fake = _PAIRS[k]
-            writer.write(f"pair{k:05d}", real, fake)
-    return writer.shards[0]
-
+from bench_recompress import cpu_model, make_pairs, write_pair_shards  # noqa: E402
 
 def make_shards(folder: str, n_pairs: int, per_shard: int, seed: int, procs: int) -> list[str]:
-    global _PAIRS
     video = dfaug.read_video(media_path("bigbuckbunny.mp4"))
-    _PAIRS = make_pairs(video, n_pairs, np.random.default_rng(seed))
-    jobs = [(os.path.join(folder, f"pairs-{i // per_shard:04d}-%03d.tar"), i,
-             min(i + per_shard, n_pairs)) for i in range(0, n_pairs, per_shard)]
-    with multiprocessing.get_context("fork").Pool(procs) as pool:
-        shards = pool.map(_write_shard, jobs)
-    _PAIRS = []
-    return shards
+    pairs = make_pairs(video, n_pairs, np.random.default_rng(seed))
+    return write_pair_shards(pairs, folder, per_shard, procs, key="pair{:05d}")
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -27,6 +27,8 @@ import json
 import os
 import random
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +44,8 @@ from dfaug.testing import media_path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_augment import RecipeAugment  # noqa: E402
-from bench_recompress import make_pairs, recipe_way, write_png_folders  # noqa: E402
+from bench_recompress import (cpu_model, make_pairs, recipe_way, write_pair_shards,  # noqa: E402
+                              write_png_folders)
 
 SIZE = (288, 224)
 STAGE_CHOICES = {"excluded": [False], "workers": [True], "both": [False, True]}
@@ -121,38 +124,45 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--format", default=dfaug.shards.DEFAULT_FORMAT, choices=dfaug.storage.FORMATS,
                     help="frame storage format of our shards")
+    ap.add_argument("--modes", default="frame,sequence",
+                    help="comma-separated: frame, sequence (default both)")
+    ap.add_argument("--setup-procs", type=int, default=os.cpu_count(),
+                    help="processes writing the shards and PNG folders before timing")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of each way, alternating which goes first; medians reported")
     args = ap.parse_args()
+    if not set(args.modes.split(",")) <= {"frame", "sequence"}:
+        ap.error(f"--modes takes frame and/or sequence, got {args.modes!r}")
+    if shutil.which("ffmpeg") is None:
+        raise SystemExit("the recipe's way needs the ffmpeg command-line tool: apt install ffmpeg")
+    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True,
+                                    text=True).stdout.split("\n")[0]
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     video = dfaug.read_video(media_path("bigbuckbunny.mp4"))
     pairs = make_pairs(video, args.pairs, rng)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        with dfaug.PairShardWriter(os.path.join(tmp, "pairs-%03d.tar"),
-                                   max_pairs=max(1, args.pairs // (2 * args.workers)),
-                                   fmt=args.format) as writer:
-            for k, (real, fake) in enumerate(pairs):
-                writer.write(f"pair{k:04d}", real, fake)
-        folders = write_png_folders(pairs, tmp)
-        shard_bytes = sum(os.path.getsize(p) for p in writer.shards)
+        shards = write_pair_shards(pairs, tmp, max(1, args.pairs // (2 * args.workers)),
+                                   args.setup_procs, args.format)
+        folders = write_png_folders(pairs, tmp, args.setup_procs)
+        shard_bytes = sum(os.path.getsize(p) for p in shards)
         png_bytes = sum(os.path.getsize(os.path.join(d, f)) for pair in folders for d in pair
                         for f in os.listdir(d))
         del video, pairs  # workers fork from here: measure their memory, not the set-up's
         gc.collect()
         # the same draw per pair as PairDataset makes (a function of seed, epoch and key)
-        keyed = PairDataset(writer.shards, seed=args.seed)
+        keyed = PairDataset(shards, seed=args.seed)
         params = [keyed.compression.sample(keyed.pair_rng(f"pair{k:04d}"))
                   for k in range(args.pairs)]
 
-        for mode in ("frame", "sequence"):
+        for mode in args.modes.split(","):
             images_per_pair = 8 if mode == "frame" else 1
             for augment in STAGE_CHOICES[args.device_stage]:
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
 
                 def ours():
-                    ds = MeasuredPairDataset(writer.shards, mode=mode, batch_size=4,
+                    ds = MeasuredPairDataset(shards, mode=mode, batch_size=4,
                                              size=SIZE, augment=aug, seed=args.seed)
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
                                                          num_workers=args.workers,
@@ -192,6 +202,7 @@ def main():
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
                     "ours_worker_private_mb": peak_private[0] and round(peak_private[0]),
+                    "cpu": cpu_model(), "cores": os.cpu_count(), "ffmpeg": ffmpeg_version,
                     # peaks so far; the set-up (decoded video, PNG writing) is in "main"
                     "peak_rss_mb": {
                         "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -65,14 +66,50 @@ def make_pairs(video: dfaug.Clip, n_windows: int, rng: np.random.Generator):
     return pairs
 
 
-def write_png_folders(pairs, root: str) -> list[tuple[str, str]]:
+_POOL_PAIRS: list = []  # the pairs of a set-up pool, set before it forks
+
+
+def _pool_map(fn, pairs, jobs, procs: int) -> list:
+    """``map(fn, jobs)`` over ``procs`` forked processes that see ``pairs`` as _POOL_PAIRS."""
+    global _POOL_PAIRS
+    _POOL_PAIRS = pairs
+    try:
+        if procs <= 1:
+            return [fn(job) for job in jobs]
+        with multiprocessing.get_context("fork").Pool(procs) as pool:
+            return pool.map(fn, jobs)
+    finally:
+        _POOL_PAIRS = []
+
+
+def write_png_folders(pairs, root: str, procs: int = 1) -> list[tuple[str, str]]:
     """The recipe's storage: one folder of numbered PNGs per clip; (real, fake) folders."""
-    folders = []
-    for k, (real, fake) in enumerate(pairs):
-        folders.append((os.path.join(root, f"{k}r"), os.path.join(root, f"{k}f")))
-        write_pngs(real, folders[-1][0])
-        write_pngs(fake, folders[-1][1])
+    folders = [(os.path.join(root, f"{k}r"), os.path.join(root, f"{k}f")) for k in range(len(pairs))]
+    _pool_map(_write_png_pair, pairs, list(enumerate(folders)), procs)
     return folders
+
+
+def _write_png_pair(job) -> None:
+    k, (real_folder, fake_folder) = job
+    write_pngs(_POOL_PAIRS[k][0], real_folder)
+    write_pngs(_POOL_PAIRS[k][1], fake_folder)
+
+
+def write_pair_shards(pairs, folder: str, per_shard: int, procs: int = 1,
+                      fmt: str = dfaug.shards.DEFAULT_FORMAT, key: str = "pair{:04d}") -> list[str]:
+    """Pair shards of ``per_shard`` pairs each, written in parallel; pair k's key is
+    ``key.format(k)`` (the key seeds PairDataset's compression draw)."""
+    jobs = [(os.path.join(folder, f"pairs-{i // per_shard:04d}-%03d.tar"), i,
+             min(i + per_shard, len(pairs)), fmt, key) for i in range(0, len(pairs), per_shard)]
+    return _pool_map(_write_shard, pairs, jobs, procs)
+
+
+def _write_shard(job) -> str:
+    pattern, start, stop, fmt, key = job
+    with dfaug.PairShardWriter(pattern, max_pairs=stop - start, fmt=fmt) as writer:
+        for k in range(start, stop):
+            writer.write(key.format(k), *_POOL_PAIRS[k])
+    return writer.shards[0]
 
 
 def write_pngs(clip: dfaug.Clip, folder: str) -> None:

@@ -6,6 +6,8 @@
 #   bash benchmarks/gpu_acceptance.sh 2   # bench_preprocess, a real B7 training run with
 #                                         # GPU utilisation sampled, predict timing
 #   bash benchmarks/gpu_acceptance.sh 3   # the whole test suite with the GPU present
+#   bash benchmarks/gpu_acceptance.sh 4   # issue 4 on the host's CPU cores: bench_loader
+#                                         # against the recipe's way (no GPU used)
 #
 # Every step has its own time limit, so one slow step cannot eat the others' time.
 # Logs and JSON lines go to $OUT (or ./gpu_out): stageN.log and stageN.jsonl.
@@ -20,8 +22,16 @@
 # Python packages a GPU image lacks can travel as wheels in .whl/ (pip download
 # --python-version of that machine: av, zstandard, facenet-pytorch, webdataset,
 # braceexpand, scikit-video); they are installed into /tmp/site.
+# Stage 4 needs the ffmpeg command line for the recipe's way, which the GPU image lacks.
+# It travels alone, in .cpu4/, with the three wheels stage 4 needs (av, zstandard,
+# scikit-video: all of .whl/ with it would pass the 64 MiB a call can carry):
+#   mkdir .cpu4 && cp .whl/{av,zstandard,scikit_video}-*.whl .cpu4/
+#   pip download --no-deps imageio-ffmpeg==0.7.0 (manylinux2014_x86_64), unzip it, and
+#   xz -9 its imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2 > .cpu4/ffmpeg.xz
+#   (a static FFmpeg 7.0.2 with libx264: 80 MB, 20.8 MB compressed)
+# and the call carries [".cpu4"] only.
 set -u
-stage=${1:?usage: gpu_acceptance.sh 1|2|3}
+stage=${1:?usage: gpu_acceptance.sh 1|2|3|4}
 OUT=${OUT:-$PWD/gpu_out}
 mkdir -p "$OUT"
 LOG=$OUT/stage$stage.log
@@ -47,9 +57,10 @@ step() {  # step SECONDS NAME CMD...: run with a limit, log its output and exit 
   echo "=== $name: rc $rc in $((SECONDS - t0)) s, load $(cut -d' ' -f1 /proc/loadavg)" | tee -a "$LOG"
 }
 
-if [ ! -e /tmp/site/av ] && ls .whl/*.whl >/dev/null 2>&1; then
+wheels=$(ls .whl/*.whl .cpu4/*.whl 2>/dev/null)
+if [ ! -e /tmp/site/av ] && [ -n "$wheels" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl >>"$LOG" 2>&1 || echo "wheel install failed" | tee -a "$LOG"
+    --target /tmp/site $wheels >>"$LOG" 2>&1 || echo "wheel install failed" | tee -a "$LOG"
 fi
 export PYTHONPATH=/tmp/site:$PWD
 
@@ -92,6 +103,17 @@ if [ "$stage" = 3 ]; then
   # pytest-xdist and pytest-timeout come with the lent machines' image, not the dev extra.
   OMP_NUM_THREADS=2 step 550 pytest python3 -m pytest -q -rfE --tb=short -n 6 \
     -p no:cacheprovider --timeout 300 --junitxml="$OUT/junit.xml" tests
+fi
+if [ "$stage" = 4 ]; then
+  # Issue 4's goals on a many-core host, CPU only (the device stage excluded): workers
+  # = cores, 32 pairs per worker so that start-up is a small part of each run.
+  if ! command -v ffmpeg >/dev/null && [ -e .cpu4/ffmpeg.xz ]; then
+    mkdir -p /tmp/ffbin && xz -dc .cpu4/ffmpeg.xz > /tmp/ffbin/ffmpeg && chmod +x /tmp/ffbin/ffmpeg
+    export PATH=/tmp/ffbin:$PATH
+  fi
+  { command -v ffmpeg && ffmpeg -version | head -1; } 2>&1 | tee -a "$LOG"
+  step 420 bench_loader python3 benchmarks/bench_loader.py --pairs $((${PAIRS_PER_WORKER:-32} * cores)) \
+    --workers "$cores" --repeats "${REPEATS:-3}"
 fi
 cat "$JSON"
 echo "stage $stage done $(date +%T)" | tee -a "$LOG"
