@@ -228,6 +228,8 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
 
     def receive(frames_out):
         for frame in frames_out:
+            if frame.pts is None:
+                raise RuntimeError("the H.264 decoder returned a frame without a timestamp")
             k = frame.pts - keep.start
             if 0 <= k < len(kept):
                 kept[k] = frame.to_ndarray(format="rgb24", threads=threads)
