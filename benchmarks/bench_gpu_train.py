@@ -47,6 +47,7 @@ from dfaug.testing import media_path  # noqa: E402
 from bench_decode import gpu_info  # noqa: E402
 from bench_recompress import cpu_model, make_pairs, write_pair_shards  # noqa: E402
 
+
 def make_shards(folder: str, n_pairs: int, per_shard: int, seed: int, procs: int) -> list[str]:
     video = dfaug.read_video(media_path("bigbuckbunny.mp4"))
     pairs = make_pairs(video, n_pairs, np.random.default_rng(seed))

@@ -14,7 +14,8 @@ distribution (the same stream), and deliver the recipe's frames at a fixed size:
 
 Figures without the device stage (it runs on the GPU when there is one; the goal is
 stated for this case) and, with ``--device-stage workers`` (or ``both``), with
-PairAugment + mixup inside the workers (ours) against per-image PIL AutoAugment (recipe's, bench_augment.py).
+PairAugment + mixup inside the workers (ours) against per-image PIL AutoAugment
+(recipe's, bench_augment.py).
 
     python benchmarks/bench_loader.py --pairs 32
 Prints one JSON line per mode.

@@ -225,8 +225,8 @@ def main():
                 seconds[way] += time.perf_counter() - t0
 
     # Pass 2, the floor timed alone: per pair and mode, x264 encode + decode of exactly
-    # the frames recompress encodes, then recompress itself under the same conditions
-    # (no ffmpeg process in between to evict the caches of either).
+    # the frames recompress feeds x264, stopping where it stops, then recompress itself
+    # under the same conditions (no ffmpeg process in between to evict the caches of either).
     floor = {m: {"codec": 0.0, "encode": 0.0, "ours": 0.0, "fed": 0, "encoded": 0} for m in SPANS}
     for (real, fake), params in jobs:
         for mode, span in SPANS.items():
