@@ -69,6 +69,7 @@ if [ "$stage" = 1 ]; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
     nvidia-smi | head -5
     echo "cores $cores"; grep -m1 'model name' /proc/cpuinfo; free -g | head -2
+    df -h /dev/shm | tail -1  # DataLoader workers hand batches over through /dev/shm
     ldconfig -p | grep -E 'nvcuvid|libcuda.so' || echo "no libnvcuvid in ldconfig"
     python3 -c "import sys, torch, timm, numpy, numba, av, zstandard; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'timm', timm.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__, 'av', av.__version__, 'ffmpeg', av.ffmpeg_version_info, av.codec.hwaccel.hwdevices_available())"
     python3 -c "import dfaug; print('backends', dfaug.available_backends()); from dfaug import video; [print(n, b.why_unavailable()) for n, b in video._BACKENDS.items()]"
