@@ -209,6 +209,20 @@ def test_x264_stops_after_the_last_kept_frame_and_they_stay_bit_identical(
         assert len(emitted) == n_fed
 
 
+def test_early_stop_is_bit_identical_on_random_recipe_draws(carphone):
+    """The recipe's distribution on real 29.97 fps video, random 50-frame windows and
+    the loader's two spans: every draw matches the full-flush reference."""
+    rng = np.random.default_rng(7)
+    sampler = CompressionSampler(p_skip=0.0)
+    for span in [(8, 38), (18, 32)] * 4:
+        start = int(rng.integers(0, len(carphone) - 50))
+        clip = carphone.take(np.arange(start, start + 50))
+        params = sampler.sample(rng)
+        expected, _ = full_flush_reference(clip, params, span)
+        out = recompress([clip], params, span=span)[0]
+        assert np.array_equal(out.frames, expected), params
+
+
 def test_no_params_returns_the_span_untouched(clip50):
     out = recompress([clip50, clip50], None, span=(19, 31))
     assert all(np.array_equal(o.frames, clip50.frames[19:32]) for o in out)
