@@ -28,8 +28,6 @@ import json
 import os
 import random
 import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,8 +43,8 @@ from dfaug.testing import media_path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_augment import RecipeAugment  # noqa: E402
-from bench_recompress import (cpu_model, make_pairs, recipe_way, write_pair_shards,  # noqa: E402
-                              write_png_folders)
+from bench_recompress import (cpu_model, make_pairs, recipe_way, require_ffmpeg,  # noqa: E402
+                              write_pair_shards, write_png_folders)
 
 SIZE = (288, 224)
 STAGE_CHOICES = {"excluded": [False], "workers": [True], "both": [False, True]}
@@ -134,10 +132,7 @@ def main():
     args = ap.parse_args()
     if not set(args.modes.split(",")) <= {"frame", "sequence"}:
         ap.error(f"--modes takes frame and/or sequence, got {args.modes!r}")
-    if shutil.which("ffmpeg") is None:
-        raise SystemExit("the recipe's way needs the ffmpeg command-line tool: apt install ffmpeg")
-    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True,
-                                    text=True).stdout.split("\n")[0]
+    ffmpeg_version = require_ffmpeg()
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     video = dfaug.read_video(media_path("bigbuckbunny.mp4"))

@@ -176,6 +176,14 @@ def floor_way(plan, frames, params) -> tuple[float, float, int]:
     return t1 - t0, t2 - t1, len(packets)
 
 
+def require_ffmpeg() -> str:
+    """The first line of ``ffmpeg -version``; exits with a hint when there is no ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        raise SystemExit("the recipe's way needs the ffmpeg command-line tool: apt install ffmpeg")
+    return subprocess.run(["ffmpeg", "-version"], capture_output=True,
+                          text=True).stdout.split("\n")[0]
+
+
 def cpu_model() -> str:
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -192,8 +200,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--core", type=int, default=None, help="CPU core to pin to (default: the last)")
     args = ap.parse_args()
-    if shutil.which("ffmpeg") is None:
-        raise SystemExit("the recipe's way needs the ffmpeg command-line tool: apt install ffmpeg")
+    ffmpeg = require_ffmpeg()
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
 
@@ -255,8 +262,7 @@ def main():
                                     for m, f in floor.items()},
         "warmup": dfaug.compression.DEFAULT_WARMUP, "tail": dfaug.compression.DEFAULT_TAIL,
         "cpu": cpu_model(), "av": av.__version__,
-        "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True,
-                                 text=True).stdout.split("\n")[0],
+        "ffmpeg": ffmpeg,
     }
     print(json.dumps(row))
 

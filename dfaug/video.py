@@ -137,7 +137,8 @@ class LazyFrames:
             raise IndexError("LazyFrames: index the frames first, not with ...")
         indices = np.arange(len(self))[first]  # a slice, an integer or boolean array
         if indices.ndim != 1:
-            raise IndexError(f"LazyFrames: the first index must select a 1-D set of frames, got {first!r}")
+            raise IndexError("LazyFrames: the first index must select a 1-D set of frames, "
+                             f"got {first!r}")
         if len(indices) == 0:
             return np.empty((0, *self.shape[1:]), np.uint8)[(slice(None), *rest)]
         # cut each frame as it is converted, so a crop of many frames stays small
