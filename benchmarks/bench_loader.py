@@ -113,6 +113,10 @@ def run(loader, per_item):
     return n, time.perf_counter() - t0
 
 
+def unit_name(mode):
+    return "images" if mode == "frame" else "sequences"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=32)
@@ -185,8 +189,11 @@ def main():
                                       else (("recipe", recipe), ("ours", ours))):
                         n, t = way()
                         rates[name].append(n / t / args.workers)
+                        print(f"{mode} run {r + 1}/{args.repeats} {name}: "
+                              f"{rates[name][-1]:.2f} {unit_name(mode)}/s per core",
+                              file=sys.stderr, flush=True)
                 ratios = [o / c for o, c in zip(rates["ours"], rates["recipe"])]
-                unit = "images" if mode == "frame" else "sequences"
+                unit = unit_name(mode)
                 rows.append({
                     "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
                     "pairs": args.pairs, "workers": args.workers, "clip": "50x300x300",

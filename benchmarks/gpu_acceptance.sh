@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Issue 8's GPU checks as one script, in stages that each fit one device call.
+# Issue 8's GPU checks and issue 4's many-core loader figures as one script, in stages;
+# several stages can run in one device call, in the order given.
 #
 #   bash benchmarks/gpu_acceptance.sh 1   # environment, the GPU tests, bench_augment,
 #                                         # bench_decode, bench_train_step
+#   bash benchmarks/gpu_acceptance.sh t   # environment and the GPU tests alone
 #   bash benchmarks/gpu_acceptance.sh 2   # bench_preprocess, a real B7 training run with
 #                                         # GPU utilisation sampled, predict timing
 #   bash benchmarks/gpu_acceptance.sh 3   # the whole test suite with the GPU present
 #   bash benchmarks/gpu_acceptance.sh 4   # issue 4 on the host's CPU cores: bench_loader
 #                                         # against the recipe's way (no GPU used)
+#   bash benchmarks/gpu_acceptance.sh 4 t # both, in one call
 #
 # Every step has its own time limit, so one slow step cannot eat the others' time.
 # Logs and JSON lines go to $OUT (or ./gpu_out): stageN.log and stageN.jsonl.
@@ -19,23 +22,23 @@
 #     (cd benchmarks && python -c "import bench_decode as d, bench_preprocess as p;
 #      d.make_1080p('../.gpu/bbb_1080p_4s.mp4', 4, 30, 'medium');
 #      p.build_group('../.gpu/pre/dfdc_bench_10s', 10)")
-# Python packages a GPU image lacks can travel as wheels in .whl/ (pip download
-# --python-version of that machine: av, zstandard, facenet-pytorch, webdataset,
-# braceexpand, scikit-video); they are installed into /tmp/site.
-# Stage 4 needs the ffmpeg command line for the recipe's way, which the GPU image lacks.
-# It travels alone, in .cpu4/, with the three wheels stage 4 needs (av, zstandard,
-# scikit-video: all of .whl/ with it would pass the 64 MiB a call can carry):
-#   mkdir .cpu4 && cp .whl/{av,zstandard,scikit_video}-*.whl .cpu4/
+# Python packages a GPU image lacks travel as wheels (pip download --python-version of
+# that machine), installed into /tmp/site: .whl/ holds av, zstandard, facenet-pytorch,
+# webdataset, braceexpand and scikit-video.
+# Stage 4 also needs the ffmpeg command line for the recipe's way, which the GPU image
+# lacks. To fit the 64 MiB a call carries, .cpu4/ holds everything stages 4 and t need,
+# compressed harder than wheels are:
+#   mkdir .cpu4 && cp .whl/{zstandard,scikit_video,facenet_pytorch,webdataset,braceexpand}-*.whl .cpu4/
+#   (mkdir /tmp/avx && cd /tmp/avx && unzip -q $OLDPWD/.whl/av-18.1.0-*.whl &&
+#    tar cf - . | xz -9e > $OLDPWD/.cpu4/av-18.1.0.tar.xz)   # the av wheel: 35.8 -> 24.7 MB
 #   pip download --no-deps imageio-ffmpeg==0.7.0 (manylinux2014_x86_64), unzip it, and
 #   xz -9 its imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2 > .cpu4/ffmpeg.xz
 #   (a static FFmpeg 7.0.2 with libx264: 80 MB, 20.8 MB compressed)
-# and the call carries [".cpu4"] only.
+# and the call carries [".cpu4"] only (55 MB).
 set -u
-stage=${1:?usage: gpu_acceptance.sh 1|2|3|4}
+[ $# -gt 0 ] || { echo "usage: gpu_acceptance.sh STAGE... (1, t, 2, 3, 4)" >&2; exit 2; }
 OUT=${OUT:-$PWD/gpu_out}
 mkdir -p "$OUT"
-LOG=$OUT/stage$stage.log
-JSON=$OUT/stage$stage.jsonl
 export PYTHONUNBUFFERED=1
 cores=$(nproc)
 
@@ -60,11 +63,19 @@ step() {  # step SECONDS NAME CMD...: run with a limit, log its output and exit 
 wheels=$(ls .whl/*.whl .cpu4/*.whl 2>/dev/null)
 if [ ! -e /tmp/site/av ] && [ -n "$wheels" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site $wheels >>"$LOG" 2>&1 || echo "wheel install failed" | tee -a "$LOG"
+    --target /tmp/site $wheels >>"$OUT/install.log" 2>&1 || echo "wheel install failed"
+fi
+if [ ! -e /tmp/site/av ] && ls .cpu4/av-*.tar.xz >/dev/null 2>&1; then
+  mkdir -p /tmp/site && tar xJf .cpu4/av-*.tar.xz -C /tmp/site || echo "av unpack failed"
 fi
 export PYTHONPATH=/tmp/site:$PWD
 
-if [ "$stage" = 1 ]; then
+for stage in "$@"; do
+LOG=$OUT/stage$stage.log
+JSON=$OUT/stage$stage.jsonl
+: >>"$JSON"
+
+if [ "$stage" = 1 ] || [ "$stage" = t ]; then
   {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
     nvidia-smi | head -5
@@ -72,12 +83,17 @@ if [ "$stage" = 1 ]; then
     df -h /dev/shm | tail -1  # DataLoader workers hand batches over through /dev/shm
     ldconfig -p | grep -E 'nvcuvid|libcuda.so' || echo "no libnvcuvid in ldconfig"
     python3 -c "import sys, torch, timm, numpy, numba, av, zstandard; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version(), 'timm', timm.__version__, 'numpy', numpy.__version__, 'numba', numba.__version__, 'av', av.__version__, 'ffmpeg', av.ffmpeg_version_info, av.codec.hwaccel.hwdevices_available())"
-    python3 -c "import dfaug; print('backends', dfaug.available_backends()); from dfaug import video; [print(n, b.why_unavailable()) for n, b in video._BACKENDS.items()]"
+    python3 -c "import dfaug; print('backends', dfaug.available_backends()); from dfaug import video; [print(n, b.why_unavailable and b.why_unavailable()) for n, b in video._BACKENDS.items()]"
   } 2>&1 | tee -a "$LOG"
-  # the GPU tests first, in one process: CUDA, NVDEC, the CUDA device stage and training
-  step 150 pytest_gpu python3 -m pytest -v -rfE --tb=short -p no:cacheprovider \
-    tests/test_nvdec.py tests/test_augment.py tests/test_loader.py tests/test_train.py \
-    tests/test_video.py -k "cuda or nvdec or pyav_cuda or gpu"
+  # the GPU tests first, in one process: CUDA, NVDEC, the CUDA device stage and training;
+  # with them the tests that failed on the GPU host before (two CPU-only loader tests,
+  # the quick demo, which runs on CUDA when there is one)
+  step "${TESTS_LIMIT:-150}" pytest_gpu python3 -m pytest -v -rfE --tb=short \
+    -p no:cacheprovider tests/test_nvdec.py tests/test_augment.py tests/test_loader.py \
+    tests/test_train.py tests/test_video.py tests/test_demo.py \
+    -k "cuda or nvdec or pyav_cuda or gpu or same_seed_same_batches or the_same_draw_whatever or quick_demo"
+fi
+if [ "$stage" = 1 ]; then
   step 50 bench_augment python3 benchmarks/bench_augment.py --repeats 3
   step 70 bench_decode python3 benchmarks/bench_decode.py --video .gpu/bbb_1080p_4s.mp4 \
     --backends pyav,pyav-cuda,dali --streams 1,2,4,8,16 --repeats 1
@@ -108,13 +124,18 @@ fi
 if [ "$stage" = 4 ]; then
   # Issue 4's goals on a many-core host, CPU only (the device stage excluded): workers
   # = cores, 32 pairs per worker so that start-up is a small part of each run.
-  if ! command -v ffmpeg >/dev/null && [ -e .cpu4/ffmpeg.xz ]; then
+  if [ -e .cpu4/ffmpeg.xz ]; then  # the carried one first: the same ffmpeg on every host
     mkdir -p /tmp/ffbin && xz -dc .cpu4/ffmpeg.xz > /tmp/ffbin/ffmpeg && chmod +x /tmp/ffbin/ffmpeg
     export PATH=/tmp/ffbin:$PATH
   fi
   { command -v ffmpeg && ffmpeg -version | head -1; } 2>&1 | tee -a "$LOG"
-  step 420 bench_loader python3 benchmarks/bench_loader.py --pairs $((${PAIRS_PER_WORKER:-32} * cores)) \
-    --workers "$cores" --repeats "${REPEATS:-3}"
+  # one step per mode, frame mode first: a cut loses one mode, not both
+  for mode in frame sequence; do
+    step "${LOADER_LIMIT:-210}" "bench_loader_$mode" python3 benchmarks/bench_loader.py \
+      --pairs $((${PAIRS_PER_WORKER:-32} * cores)) --workers "$cores" \
+      --repeats "${REPEATS:-3}" --modes "$mode"
+  done
 fi
 cat "$JSON"
 echo "stage $stage done $(date +%T)" | tee -a "$LOG"
+done
