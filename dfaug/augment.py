@@ -9,6 +9,7 @@ sub-policy and magnitudes, interpolation, erasing box and erasing noise.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Optional, Union
@@ -295,15 +296,61 @@ def _resize_uint8(imgs: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Bilinear resize (half-pixel centres, no antialias: cv2's INTER_LINEAR) of uint8 images.
 
     On the CPU torch has a vectorised uint8 kernel for channels-last images, several
-    times faster than converting to float; elsewhere it goes through float and rounds.
+    times faster than converting to float. Elsewhere the same integer arithmetic is
+    done with plain tensor ops (:func:`_resize_uint8_exact`), so a CUDA device stage
+    gives exactly the CPU's pixels: a float resize rounds 15% of them a level apart,
+    and Posterize, Solarize and Equalize turn such a level into tens of levels.
     """
     if imgs.device.type == "cpu":
         imgs = imgs.contiguous(memory_format=torch.channels_last)
         return F.interpolate(imgs, size=(height, width), mode="bilinear", align_corners=False,
                              antialias=False)
-    out = F.interpolate(imgs.float(), size=(height, width), mode="bilinear", align_corners=False,
-                        antialias=False)
-    return aa._quantize(out).to(torch.uint8)
+    return _resize_uint8_exact(imgs, height, width)
+
+
+@functools.lru_cache(maxsize=64)
+def _bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Torch's CPU uint8 bilinear taps for one axis (UpSampleKernel.cpp, antialias off):
+    the first of two input indices per output index, their integer weights (out, 2)
+    and the weights' precision.
+
+    Weights are computed in double, then scaled by 2**precision (the largest that keeps
+    them in int16) and rounded; at the last input pixel both weights go to it.
+    """
+    real = ((torch.arange(out_size, dtype=torch.float64) + 0.5) * (in_size / out_size)
+            - 0.5).clamp(min=0)
+    first = real.float().floor().long().clamp(max=in_size - 1)  # torch floors in float32
+    lam = (real - first).clamp(0, 1)
+    inside = first + 1 < in_size
+    weights = torch.stack([torch.where(inside, 1 - lam, 1.0), torch.where(inside, lam, 0.0)], 1)
+    w_max = float(weights.max())
+    precision = 0
+    while precision < 22 and int(0.5 + w_max * (1 << (precision + 1))) < (1 << 15):
+        precision += 1
+    return first, torch.floor(0.5 + weights * (1 << precision)).int(), precision
+
+
+def _resize_axis(x: torch.Tensor, dim: int, out_size: int) -> torch.Tensor:
+    """One separable pass of :func:`_resize_uint8_exact` on int32 values 0..255."""
+    first, weights, precision = _bilinear_taps(x.shape[dim], out_size)
+    first, weights = first.to(x.device), weights.to(x.device)
+    second = (first + 1).clamp(max=x.shape[dim] - 1)
+    shape = [1] * x.dim()
+    shape[dim] = out_size
+    acc = (x.index_select(dim, first) * weights[:, 0].view(shape)
+           + x.index_select(dim, second) * weights[:, 1].view(shape))
+    return ((acc + (1 << (precision - 1))) >> precision).clamp_(0, 255)
+
+
+def _resize_uint8_exact(imgs: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Torch's CPU uint8 bilinear resize, pixel for pixel, on any device: integer
+    weights, the width first, each pass rounded to 0..255 (sums stay below 2**24)."""
+    x = imgs.to(torch.int32)
+    if x.shape[-1] != width:
+        x = _resize_axis(x, x.dim() - 1, width)
+    if x.shape[-2] != height:
+        x = _resize_axis(x, x.dim() - 2, height)
+    return x.to(torch.uint8)
 
 
 def _check_batch(x):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from dfaug import AugmentConfig, PairAugment
-from dfaug.augment import IMAGENET_MEAN, IMAGENET_STD, PRESETS, hash_normal
+from dfaug.augment import (IMAGENET_MEAN, IMAGENET_STD, PRESETS, _resize_uint8,
+                           _resize_uint8_exact, hash_normal)
 
 ALL_ON = dict(p_autoaugment=1.0)  # exercise AutoAugment on every pair
 
@@ -156,6 +157,30 @@ def test_bad_configs_raise():
         AugmentConfig(erase_area=(0.5, 0.1))
     with pytest.raises(ValueError, match="smaller than the crop"):
         PairAugment("re", smallest_max_size=100)(torch.zeros(1, 2, 1, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_device_resize_is_the_cpu_uint8_resize_pixel_for_pixel(frames):
+    """The resize a CUDA device stage runs, checked here on the CPU against torch's
+    CPU uint8 kernel: enlarging and shrinking, odd sizes, one-pixel edges, real frames."""
+    g = np.random.default_rng(0)
+    real = torch.from_numpy(frames[:4]).permute(0, 3, 1, 2).contiguous()      # 144x176
+    sizes = [(256, 312), (300, 366), (72, 88), (144, 177), (143, 176), (1, 5), (288, 1)]
+    sizes += [tuple(int(v) for v in g.integers(1, 400, 2)) for _ in range(40)]
+    for height, width in sizes:
+        assert torch.equal(_resize_uint8_exact(real, height, width),
+                           _resize_uint8(real, height, width)), (height, width)
+    for _ in range(40):
+        h, w, oh, ow = (int(v) for v in g.integers(1, 300, 4))
+        x = torch.from_numpy(g.integers(0, 256, (2, 3, h, w), dtype=np.uint8))
+        assert torch.equal(_resize_uint8_exact(x, oh, ow), _resize_uint8(x, oh, ow)), (h, w, oh, ow)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_resize_matches_cpu(frames):
+    x = torch.from_numpy(frames[:8]).permute(0, 3, 1, 2).contiguous()
+    for height, width in ((256, 312), (300, 366), (72, 88)):
+        assert torch.equal(_resize_uint8(x.cuda(), height, width).cpu(),
+                           _resize_uint8(x, height, width))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
