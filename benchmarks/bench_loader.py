@@ -18,14 +18,19 @@ PairAugment + mixup inside the workers (ours) against per-image PIL AutoAugment
 (recipe's, bench_augment.py).
 
     python benchmarks/bench_loader.py --pairs 32
-Prints one JSON line per mode.
+Prints one JSON line per mode. ``--profile DIR``: after the timed runs, one more
+untimed run of ours with its first worker under cProfile, while the others load the
+other cores; the 25 costliest functions go to DIR/profile-ours-MODE.txt.
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import io
 import json
 import os
+import pstats
 import random
 import resource
 import sys
@@ -97,12 +102,30 @@ def private_mb() -> float:
 
 class MeasuredPairDataset(PairDataset):
     """PairDataset whose batches carry the worker's private memory, read on every 8th
-    batch and the first (reading /proc costs ~15 ms: not on every batch of the timing)."""
+    batch and the first (reading /proc costs ~15 ms: not on every batch of the timing).
+    With ``profile_to`` set, worker 0 runs under cProfile and writes its top functions
+    there when its split is done."""
+
+    profile_to: str | None = None
 
     def __iter__(self):
-        for n, batch in enumerate(super().__iter__()):
-            batch.private_mb = private_mb() if n % 8 == 0 else float("nan")
-            yield batch
+        info = torch.utils.data.get_worker_info()
+        profiler = None
+        if self.profile_to and (info is None or info.id == 0):
+            profiler = cProfile.Profile()
+            profiler.enable()
+        try:
+            for n, batch in enumerate(super().__iter__()):
+                batch.private_mb = private_mb() if n % 8 == 0 else float("nan")
+                yield batch
+        finally:
+            if profiler is not None:
+                profiler.disable()
+                text = io.StringIO()
+                stats = pstats.Stats(profiler, stream=text).sort_stats("tottime")
+                stats.print_stats(25)
+                with open(self.profile_to, "w") as f:
+                    f.write(text.getvalue())
 
 
 def run(loader, per_item):
@@ -133,6 +156,9 @@ def main():
                     help="processes writing the shards and PNG folders before timing")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of each way, alternating which goes first; medians reported")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="after the timed runs, profile worker 0 of one more run of ours "
+                         "(cProfile, top 25 by own time) into DIR/profile-ours-MODE.txt")
     args = ap.parse_args()
     if not set(args.modes.split(",")) <= {"frame", "sequence"}:
         ap.error(f"--modes takes frame and/or sequence, got {args.modes!r}")
@@ -161,9 +187,10 @@ def main():
             for augment in STAGE_CHOICES[args.device_stage]:
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
 
-                def ours():
+                def ours(profile_to=None):
                     ds = MeasuredPairDataset(shards, mode=mode, batch_size=4,
                                              size=SIZE, augment=aug, seed=args.seed)
+                    ds.profile_to = profile_to
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
                                                          num_workers=args.workers,
                                                          collate_fn=lambda b: b)
@@ -192,6 +219,10 @@ def main():
                         print(f"{mode} run {r + 1}/{args.repeats} {name}: "
                               f"{rates[name][-1]:.2f} {unit_name(mode)}/s per core",
                               file=sys.stderr, flush=True)
+                if args.profile:
+                    os.makedirs(args.profile, exist_ok=True)
+                    stage = "-device-stage" if augment else ""
+                    ours(os.path.join(args.profile, f"profile-ours-{mode}{stage}.txt"))
                 ratios = [o / c for o, c in zip(rates["ours"], rates["recipe"])]
                 unit = unit_name(mode)
                 rows.append({

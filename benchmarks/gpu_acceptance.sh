@@ -130,11 +130,13 @@ if [ "$stage" = 4 ]; then
     export PATH=/tmp/ffbin:$PATH
   fi
   { command -v ffmpeg && ffmpeg -version | head -1; } 2>&1 | tee -a "$LOG"
-  # one step per mode, frame mode first: a cut loses one mode, not both
+  # one step per mode, frame mode first: a cut loses one mode, not both; after the timed
+  # runs, worker 0 of one more run of ours is profiled with all cores busy
+  # ($OUT/profile-ours-MODE.txt): ours lost half its per-core rate from 1 to 16 workers
   for mode in frame sequence; do
     step "${LOADER_LIMIT:-200}" "bench_loader_$mode" python3 benchmarks/bench_loader.py \
       --pairs $((${PAIRS_PER_WORKER:-16} * cores)) --workers "$cores" \
-      --repeats "${REPEATS:-3}" --modes "$mode"
+      --repeats "${REPEATS:-3}" --modes "$mode" --profile "$OUT"
   done
 fi
 cat "$JSON"
