@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import av
 import numpy as np
 
+from . import simd
 from .clip import Clip
 from .sampling import nearest
 
@@ -203,7 +204,7 @@ def x264_encoder(params: CompressionParams, size, rate: Fraction, threads: int =
     enc.pix_fmt = "yuv420p"
     enc.time_base, enc.framerate = 1 / rate, rate
     enc.options = {"crf": str(params.crf), "tune": params.tune, "preset": params.preset,
-                   "threads": str(threads)}
+                   "threads": str(threads), **simd.x264_options()}
     return enc
 
 
