@@ -49,9 +49,8 @@ def limit_simd(level: str) -> None:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")
     av_mask, x264_mask = LEVELS[level]
-    avutil = _loaded("libavutil")
+    avutil, x264 = _loaded("libavutil"), _loaded("libx264")  # both found, or neither capped
     avutil.av_force_cpu_flags(avutil.av_get_cpu_flags() & ~av_mask)
-    x264 = _loaded("libx264")
     x264.x264_cpu_detect.restype = ctypes.c_uint32
     _x264_asm = x264.x264_cpu_detect() & ~x264_mask
 
