@@ -309,10 +309,10 @@ def _resize_uint8(imgs: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Torch's CPU uint8 bilinear taps for one axis (UpSampleKernel.cpp, antialias off):
-    the first of two input indices per output index, their integer weights (out, 2)
-    and the weights' precision.
+def _bilinear_taps(in_size: int, out_size: int, device: torch.device):
+    """Torch's CPU uint8 bilinear taps for one axis (UpSampleKernel.cpp, antialias off),
+    on ``device``: the two input indices per output index, their integer weights
+    (out, 2) and the weights' precision. Cached, so a batch copies nothing to the GPU.
 
     Weights are computed in double, then scaled by 2**precision (the largest that keeps
     them in int16) and rounded; at the last input pixel both weights go to it.
@@ -327,14 +327,14 @@ def _bilinear_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Ten
     precision = 0
     while precision < 22 and int(0.5 + w_max * (1 << (precision + 1))) < (1 << 15):
         precision += 1
-    return first, torch.floor(0.5 + weights * (1 << precision)).int(), precision
+    second = (first + 1).clamp(max=in_size - 1)
+    weights = torch.floor(0.5 + weights * (1 << precision)).int()
+    return first.to(device), second.to(device), weights.to(device), precision
 
 
 def _resize_axis(x: torch.Tensor, dim: int, out_size: int) -> torch.Tensor:
     """One separable pass of :func:`_resize_uint8_exact` on int32 values 0..255."""
-    first, weights, precision = _bilinear_taps(x.shape[dim], out_size)
-    first, weights = first.to(x.device), weights.to(x.device)
-    second = (first + 1).clamp(max=x.shape[dim] - 1)
+    first, second, weights, precision = _bilinear_taps(x.shape[dim], out_size, x.device)
     shape = [1] * x.dim()
     shape[dim] = out_size
     acc = (x.index_select(dim, first) * weights[:, 0].view(shape)
@@ -343,8 +343,8 @@ def _resize_axis(x: torch.Tensor, dim: int, out_size: int) -> torch.Tensor:
 
 
 def _resize_uint8_exact(imgs: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Torch's CPU uint8 bilinear resize, pixel for pixel, on any device: integer
-    weights, the width first, each pass rounded to 0..255 (sums stay below 2**24)."""
+    """Torch's CPU uint8 bilinear resize, pixel for pixel, on any device: int16-range
+    weights in int32 arithmetic, the width first, each pass rounded to 0..255."""
     x = imgs.to(torch.int32)
     if x.shape[-1] != width:
         x = _resize_axis(x, x.dim() - 1, width)

@@ -21,14 +21,14 @@ from typing import Optional
 
 import av  # noqa: F401  (loads the FFmpeg and x264 shared objects)
 
-# What each level removes: FFmpeg's AV_CPU_FLAG_* bits (libavutil/cpu.h) and x264's
-# X264_CPU_* bits (x264.h: AVX 1<<9, XOP 1<<10, FMA4 1<<11, FMA3 1<<12, AVX2 1<<15,
-# AVX512 1<<16).
-LEVELS = {
-    "avx2": (0x100000 | 0x200000, 1 << 16),
-    "sse4": (0x4000 | 0x8000 | 0x10000 | 0x800 | 0x400 | 0x8000000 | 0x100000 | 0x200000,
-             (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 15) | (1 << 16)),
-}
+# FFmpeg's AV_CPU_FLAG_* (libavutil/cpu.h) and x264's X264_CPU_* (x264.h) bits
+AV = {"XOP": 0x400, "FMA4": 0x800, "AVX": 0x4000, "AVX2": 0x8000, "FMA3": 0x10000,
+      "AVX512": 0x100000, "AVX512ICL": 0x200000, "AVXSLOW": 0x8000000}
+X264 = {"AVX": 1 << 9, "XOP": 1 << 10, "FMA4": 1 << 11, "FMA3": 1 << 12, "AVX2": 1 << 15,
+        "AVX512": 1 << 16}
+_REMOVED = {"avx2": ("AVX512", "AVX512ICL"), "sse4": tuple(AV)}  # what each level removes
+LEVELS = {level: (sum(AV[n] for n in names), sum(X264.get(n, 0) for n in names))
+          for level, names in _REMOVED.items()}
 ENV = "DFAUG_LIMIT_SIMD"
 
 _x264_asm: Optional[int] = None  # the x264 "asm" mask once limited

@@ -146,36 +146,13 @@ def test_each_stage_of_recompress_gives_the_same_bytes_every_time(carphone, para
     """
     clip = carphone.take(np.arange(0, 40))
     plan = plan_encode(clip, params)
-    width, height = plan.size
-
-    def yuv():
-        out = []
-        for i in plan.indices:
-            frame = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
-            out.append(frame.reformat(width, height, "yuv420p", interpolation="BICUBIC",
-                                      threads=1))
-        return out
-
-    def encode(frames):
-        enc = x264_encoder(params, plan.size, plan.rate)
-        packets = []
-        for n, frame in enumerate(frames):
-            frame.pts = n
-            packets += enc.encode(frame)
-        return packets + list(enc.encode(None))
-
-    def decode(packets):
-        dec = av.CodecContext.create("h264", "r")
-        dec.thread_count = 1
-        return [f for p in packets + [None] for f in dec.decode(p)]
-
-    frames = yuv()
-    packets = encode(frames)
-    decoded = decode(packets)
+    frames = to_yuv(clip, plan)
+    packets = encode_all(frames, params, plan)
+    decoded = decode_all(packets)
     stages = {
-        "swscale rgb24 -> yuv420p": lambda: [f.to_ndarray() for f in yuv()],
-        "libx264": lambda: [bytes(p) for p in encode(frames)],
-        "h264 decoder": lambda: [f.to_ndarray() for f in decode(packets)],
+        "swscale rgb24 -> yuv420p": lambda: [f.to_ndarray() for f in to_yuv(clip, plan)],
+        "libx264": lambda: [bytes(p) for p in encode_all(frames, params, plan)],
+        "h264 decoder": lambda: [f.to_ndarray() for f in decode_all(packets)],
         "swscale yuv420p -> rgb24": lambda: [f.to_ndarray(format="rgb24", threads=1)
                                              for f in decoded],
         "recompress": lambda: list(recompress([clip], params)[0].frames),
@@ -211,19 +188,33 @@ def test_needed_frames_mode_returns_the_same_frames_as_a_full_encode(clip50):
     assert np.array_equal(whole.frames, full.frames)
 
 
+def to_yuv(clip, plan) -> list:
+    """The frames ``plan`` feeds x264, converted as recompress converts them."""
+    out = []
+    for n, i in enumerate(plan.indices):
+        frame = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
+        out.append(frame.reformat(*plan.size, "yuv420p", interpolation="BICUBIC", threads=1))
+        out[-1].pts = n
+    return out
+
+
+def encode_all(frames, params, plan, threads=1) -> list:
+    """Every packet of ``frames``: each one encoded, the encoder fully flushed."""
+    enc = x264_encoder(params, plan.size, plan.rate, threads)
+    return [p for f in frames for p in enc.encode(f)] + list(enc.encode(None))
+
+
+def decode_all(packets) -> list:
+    dec = av.CodecContext.create("h264", "r")
+    dec.thread_count = 1
+    return [f for p in packets + [None] for f in dec.decode(p)]
+
+
 def full_flush_reference(clip, params, span, threads=1):
     """The kept frames as the recipe gets them: every fed frame encoded, all decoded."""
     plan = plan_encode(clip, params, span)
-    enc = x264_encoder(params, plan.size, plan.rate, threads)
-    dec = av.CodecContext.create("h264", "r")
-    packets = []
-    for n, i in enumerate(plan.indices):
-        frame = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
-        frame = frame.reformat(*plan.size, "yuv420p", interpolation="BICUBIC")
-        frame.pts = n
-        packets += enc.encode(frame)
-    packets += enc.encode(None)
-    frames = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
+    packets = encode_all(to_yuv(clip, plan), params, plan, threads)
+    frames = decode_all(packets)
     assert len(frames) == len(plan.indices)
     return np.stack([f.to_ndarray(format="rgb24") for f in frames[plan.keep]]), len(packets)
 
