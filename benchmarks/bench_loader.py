@@ -162,6 +162,11 @@ def main():
     args = ap.parse_args()
     if not set(args.modes.split(",")) <= {"frame", "sequence"}:
         ap.error(f"--modes takes frame and/or sequence, got {args.modes!r}")
+    if args.profile:  # before the set-up and timed runs: a bad path fails at once
+        try:
+            os.makedirs(args.profile, exist_ok=True)
+        except OSError as e:
+            ap.error(f"--profile {args.profile!r}: {e.strerror}")
     ffmpeg_version = require_ffmpeg()
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
@@ -220,7 +225,6 @@ def main():
                               f"{rates[name][-1]:.2f} {unit_name(mode)}/s per core",
                               file=sys.stderr, flush=True)
                 if args.profile:
-                    os.makedirs(args.profile, exist_ok=True)
                     stage = "-device-stage" if augment else ""
                     ours(os.path.join(args.profile, f"profile-ours-{mode}{stage}.txt"))
                 ratios = [o / c for o, c in zip(rates["ours"], rates["recipe"])]
