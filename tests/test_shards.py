@@ -1,6 +1,8 @@
 import io
 import json
 import os
+import shutil
+import subprocess
 import tarfile
 
 import numpy as np
@@ -55,6 +57,22 @@ def test_shards_are_readable_by_webdataset(tmp_path, pairs):
     assert [s["__key__"] for s in samples] == [p[0] for p in pairs[:3]]
     fmt = json.loads(samples[0]["json"])["format"]
     assert set(samples[0]) >= {"json", f"real.{fmt}", f"fake.{fmt}"}
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="no tar command")
+def test_a_shard_repacked_by_gnu_tar_reads_the_same(tmp_path, pairs):
+    shard = write(tmp_path, pairs[:3])[0]
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    with tarfile.open(shard) as tar:
+        names = tar.getnames()
+        tar.extractall(unpacked, filter="data")
+    repacked = tmp_path / "repacked.tar"
+    subprocess.run(["tar", "-cf", str(repacked), "-C", str(unpacked), *names], check=True)
+    ours, theirs = list(read_shard(shard)), list(read_shard(str(repacked)))
+    assert all(isinstance(r, PairRecord) for r in theirs)
+    assert [r.key for r in theirs] == [r.key for r in ours] == [p[0] for p in pairs[:3]]
+    assert all(a.real == b.real and a.fake == b.fake for a, b in zip(ours, theirs))
 
 
 def test_writer_refuses_misaligned_pairs_and_bad_keys(tmp_path, pairs):
@@ -116,6 +134,18 @@ def test_broken_samples_are_reported_not_raised(tmp_path, pairs):
     out = list(read_shard(str(truncated)))
     assert isinstance(out[-1], BadSample) and "truncated" in out[-1].reason
     assert all(isinstance(r, PairRecord) for r in out[:-1])
+
+    # cut right after the first sample's last member: tarfile alone reads one
+    # complete sample and ends quietly; the reader must report the lost rest
+    with tarfile.open(shard) as tar:
+        first_key = tar.getmembers()[0].name.split(".")[0]
+        end_of_first = max(m.offset_data + -(-m.size // 512) * 512  # with its padding
+                           for m in tar.getmembers() if m.name.startswith(first_key + "."))
+    between = tmp_path / "between.tar"
+    between.write_bytes(data[:end_of_first])
+    out = list(read_shard(str(between)))
+    assert [type(r) for r in out] == [PairRecord, BadSample]
+    assert out[0].key == first_key and "end-of-archive" in out[1].reason
 
     garbage = tmp_path / "garbage.tar"
     garbage.write_bytes(b"not a tar at all" * 100)
