@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from . import storage
 from .augment import PairAugment
 from .clip import Clip
-from .compression import CompressionSampler, plan_encode, recompress
+from .compression import (CompressionParams, CompressionSampler, fps_filter, plan_encode,
+                          recompress)
 from .mixup import mix_pairs
 from .sampling import nearest_indices, recipe_times
 from .shards import BadSample, PairRecord, read_shard
@@ -184,9 +185,7 @@ class PairDataset(torch.utils.data.IterableDataset):
         if params is None:
             real, fake = record.clips(used)
         else:
-            # one more input frame each side: after an fps reduction the output frame
-            # nearest to a wanted time may lie just outside the used frames' span
-            first, last = max(0, int(used[0]) - 1), min(len(pts) - 1, int(used[-1]) + 1)
+            first, last = encode_span(pts, used, params)
             h, w = record.meta["height"], record.meta["width"]
             shape_only = Clip(np.empty((len(pts), h, w, 3), np.uint8), pts)
             needed = np.unique(plan_encode(shape_only, params, (first, last)).indices)
@@ -267,6 +266,21 @@ class PairDataset(torch.utils.data.IterableDataset):
             return Batch(pairs=pairs, keys=keys)
         x, y = device_stage(pairs, self.augment, gen, self.mode)
         return Batch(x=x, y=y, keys=keys)
+
+
+def encode_span(pts: np.ndarray, used: np.ndarray, params: CompressionParams) -> tuple[int, int]:
+    """(first, last) input frames to re-encode so that the output frames a sample picks
+    (those nearest to the times the ``used`` input frames were picked for) are among
+    those :func:`recompress` returns.
+
+    The used frames' own span, and one more frame each side when ``params`` reduce
+    the frame rate: dropped frames can move the nearest output frame just outside
+    (e.g. 25 fps clips at 18 fps); without a reduction the outputs are the inputs.
+    """
+    first, last = int(used[0]), int(used[-1])
+    if len(fps_filter(pts, params.fps)[0]) < len(pts):
+        first, last = max(0, first - 1), min(len(pts) - 1, last + 1)
+    return first, last
 
 
 def device_stage(pairs: torch.Tensor, augment: PairAugment, gen: torch.Generator,

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from dfaug import CompressionSampler
-from dfaug.loader import PairDataset, PairLoader
+from dfaug import Clip, CompressionParams, CompressionSampler
+from dfaug.compression import fps_filter, plan_encode
+from dfaug.loader import PairDataset, PairLoader, encode_span
+from dfaug.sampling import nearest, nearest_indices, recipe_times
 from dfaug.shards import PairShardWriter
 from pairs import real_pairs
 from test_shards import corrupt_member
@@ -174,6 +176,25 @@ def test_resume_needs_the_same_workers(shard_dir):
     b = PairLoader(str(shard_dir / "*.tar"), num_workers=1, size=(128, 112))
     with pytest.raises(ValueError, match="workers"):
         b.load_state_dict(a.state_dict())
+
+
+@pytest.mark.parametrize("rate", [30, 30000 / 1001, 25, 24])
+@pytest.mark.parametrize("mode", ["frame", "sequence"])
+def test_the_encoded_span_holds_the_frames_nearest_to_the_recipe_times(rate, mode):
+    # what make_pair picks from recompress's output must be what it would pick from
+    # the whole re-encoded clip: the output frames nearest to the recipe's times
+    pts = 0.1 + np.arange(75) / rate
+    times = recipe_times(pts[0], mode)
+    used = nearest_indices(pts, times)
+    shape_only = Clip(np.empty((len(pts), 2, 2, 3), np.uint8), pts)
+    for fps in range(10, 61):
+        params = CompressionParams(fps=fps, scale=1.0, crf=23, tune="film")
+        first, last = encode_span(pts, used, params)
+        plan = plan_encode(shape_only, params, (first, last))
+        whole = fps_filter(pts, fps)[1]
+        assert np.array_equal(plan.pts[nearest(plan.pts, times)], whole[nearest(whole, times)]), fps
+        if fps * (pts[1] - pts[0]) >= 1 - 1e-6:  # no rate reduction: no frame more than used
+            assert (first, last) == (used[0], used[-1])
 
 
 def test_too_short_clips_are_skipped(tmp_path):
