@@ -8,8 +8,8 @@
 #   bash benchmarks/gpu_acceptance.sh 2   # bench_preprocess, a real B7 training run with
 #                                         # GPU utilisation sampled, predict timing
 #   bash benchmarks/gpu_acceptance.sh 3   # the whole test suite with the GPU present
-#   bash benchmarks/gpu_acceptance.sh 4   # issue 4 on the host's CPU cores: bench_loader
-#                                         # against the recipe's way (no GPU used)
+#   bash benchmarks/gpu_acceptance.sh 4   # issue 4 on the host's CPU cores: bench_cores,
+#                                         # bench_loader against the recipe's way (no GPU)
 #   bash benchmarks/gpu_acceptance.sh 4 t # both, in one call
 #
 # Every step has its own time limit, so one slow step cannot eat the others' time.
@@ -135,7 +135,10 @@ if [ "$stage" = 4 ]; then
     mkdir -p /tmp/ffbin && xz -dc .cpu4/ffmpeg.xz > /tmp/ffbin/ffmpeg && chmod +x /tmp/ffbin/ffmpeg
     export PATH=/tmp/ffbin:$PATH
   fi
-  { command -v ffmpeg && ffmpeg -version | head -1; } 2>&1 | tee -a "$LOG"
+  { command -v ffmpeg && ffmpeg -version | head -1; lscpu; } 2>&1 | tee -a "$LOG"
+  # what the host does to any busy core (clock, hyper-threads, memory), beside what it
+  # does to x264 and to a loader worker's whole work: 1, cores/2 and cores processes
+  step "${CORES_LIMIT:-150}" bench_cores python3 benchmarks/bench_cores.py --seconds 4 --rounds 1
   # one step per mode, frame mode first: a cut loses one mode, not both; after the timed
   # runs, worker 0 of one more run of ours is profiled with all cores busy
   # ($OUT/profile-ours-MODE.txt): ours lost half its per-core rate from 1 to 16 workers
