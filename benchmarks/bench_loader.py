@@ -18,7 +18,13 @@ PairAugment + mixup inside the workers (ours) against per-image PIL AutoAugment
 (recipe's, bench_augment.py).
 
     python benchmarks/bench_loader.py --pairs 32
-Prints one JSON line per mode. ``--profile DIR``: after the timed runs, one more
+Prints one JSON line per mode: images (or sequences) per second per core over the
+whole run, and per CPU second of the loader's processes (workers, the recipe's ffmpeg
+processes, the main process). The second is the cost of an image: it leaves out the
+idle start (fork, first batches) and tail (some workers done, the others busy) that a
+run of a few dozen pairs per worker holds and a training epoch of thousands does not,
+and equals the per-core rate of a host whose every core is busy loading.
+``--profile DIR``: after the timed runs, one more
 untimed run of ours with its first worker under cProfile, while the others load the
 other cores; the 25 costliest functions go to DIR/profile-ours-MODE.txt.
 """
@@ -29,6 +35,7 @@ import cProfile
 import gc
 import io
 import json
+import multiprocessing
 import os
 import pstats
 import random
@@ -128,12 +135,24 @@ class MeasuredPairDataset(PairDataset):
                     f.write(text.getvalue())
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of every finished descendant it has waited for
+    (DataLoader workers are joined at the end of an epoch; the recipe's ffmpeg
+    processes were waited for by the workers, so they count too)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run(loader, per_item):
-    t0 = time.perf_counter()
+    """(items, wall seconds, CPU seconds of the loader's processes)."""
+    t0, c0 = time.perf_counter(), cpu_seconds()
     n = 0
     for item in loader:
         n += per_item(item)
-    return n, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    while multiprocessing.active_children():  # reaps the workers: their time counts then
+        time.sleep(0.01)
+    return n, seconds, cpu_seconds() - c0
 
 
 def unit_name(mode):
@@ -215,19 +234,23 @@ def main():
                 # This VM's speed drifts by tens of percent over minutes: alternate the
                 # order and report medians, and the ratio of each back-to-back couple.
                 rates = {"ours": [], "recipe": []}
+                per_cpu_s = {"ours": [], "recipe": []}
                 peak_private = [None]
                 for r in range(args.repeats):
                     for name, way in ((("ours", ours), ("recipe", recipe)) if r % 2 == 0
                                       else (("recipe", recipe), ("ours", ours))):
-                        n, t = way()
+                        n, t, cpu = way()
                         rates[name].append(n / t / args.workers)
+                        per_cpu_s[name].append(n / cpu)
                         print(f"{mode} run {r + 1}/{args.repeats} {name}: "
-                              f"{rates[name][-1]:.2f} {unit_name(mode)}/s per core",
+                              f"{rates[name][-1]:.2f} {unit_name(mode)}/s per core, "
+                              f"{per_cpu_s[name][-1]:.2f} per CPU second",
                               file=sys.stderr, flush=True)
                 if args.profile:
                     stage = "-device-stage" if augment else ""
                     ours(os.path.join(args.profile, f"profile-ours-{mode}{stage}.txt"))
                 ratios = [o / c for o, c in zip(rates["ours"], rates["recipe"])]
+                cpu_ratios = [o / c for o, c in zip(per_cpu_s["ours"], per_cpu_s["recipe"])]
                 unit = unit_name(mode)
                 rows.append({
                     "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
@@ -237,6 +260,10 @@ def main():
                                                for k, v in rates.items()},
                     "speedup": round(float(np.median(ratios)), 2),
                     "speedups": [round(x, 2) for x in ratios],
+                    # cost, not wall time: no idle start or tail (module doc)
+                    f"{unit}_per_cpu_second": {k: round(float(np.median(v)), 2)
+                                               for k, v in per_cpu_s.items()},
+                    "speedup_per_cpu_second": round(float(np.median(cpu_ratios)), 2),
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
                     "ours_worker_private_mb": peak_private[0] and round(peak_private[0]),
