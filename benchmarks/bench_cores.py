@@ -116,7 +116,7 @@ def make_units(workload: str, tmp: str):
 
 def _child(unit, seconds, start, results):
     unit()  # warm: first-call costs out of the timing
-    start.wait()
+    start.wait()  # every process warm: they all start together
     t0, n = time.perf_counter(), 0
     while time.perf_counter() - t0 < seconds:
         unit()
@@ -127,13 +127,12 @@ def _child(unit, seconds, start, results):
 def rate_per_process(unit, procs: int, seconds: float) -> float:
     """Median units/s of one process while ``procs`` run the unit together."""
     ctx = multiprocessing.get_context("fork")
-    start, results = ctx.Event(), ctx.Queue()
+    start, results = ctx.Barrier(procs + 1), ctx.Queue()
     children = [ctx.Process(target=_child, args=(unit, seconds, start, results))
                 for _ in range(procs)]
     for c in children:
         c.start()
-    time.sleep(1.0)  # let every child warm up before the common start
-    start.set()
+    start.wait()
     rates = [results.get(timeout=seconds * 10 + 120) for _ in children]
     for c in children:
         c.join()
