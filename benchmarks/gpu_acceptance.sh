@@ -10,7 +10,9 @@
 #   bash benchmarks/gpu_acceptance.sh 3   # the whole test suite with the GPU present
 #   bash benchmarks/gpu_acceptance.sh 4   # issue 4 on the host's CPU cores: bench_cores,
 #                                         # bench_loader against the recipe's way (no GPU)
-#   bash benchmarks/gpu_acceptance.sh 4 t # both, in one call
+#   bash benchmarks/gpu_acceptance.sh 4 t # both in one call, when its limit allows: stage 4
+#                                         # takes about 7 minutes, t about 4 (a lent
+#                                         # machine's call ends at 10)
 #
 # Every step has its own time limit, so one slow step cannot eat the others' time.
 # Logs and JSON lines go to $OUT (or ./gpu_out): stageN.log and stageN.jsonl.
@@ -142,6 +144,7 @@ if [ "$stage" = 4 ]; then
   # one step per mode, frame mode first: a cut loses one mode, not both; after the timed
   # runs, worker 0 of one more run of ours is profiled with all cores busy
   # ($OUT/profile-ours-MODE.txt): ours lost half its per-core rate from 1 to 16 workers
+  # in short runs there; the per-CPU-second figures leave their idle start and tail out
   for mode in frame sequence; do
     step "${LOADER_LIMIT:-200}" "bench_loader_$mode" python3 benchmarks/bench_loader.py \
       --pairs $((${PAIRS_PER_WORKER:-16} * cores)) --workers "$cores" \
