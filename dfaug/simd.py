@@ -1,21 +1,27 @@
 """Limit the SIMD instruction sets FFmpeg and libx264 use in this process.
 
 Why: on the AVX-512 Xeon of a lent GPU host, re-encoding the same clip with the same
-draw gave different frames now and then (docs/benchmarks.md, "Fourth session"), while
-an AVX2 machine reproduces every time. FFmpeg (swscale, the H.264 decoder) and x264
-choose their SIMD code by CPU at run time; capping it at AVX2 is the experiment that
-tells whether the AVX-512 code is the cause, and the workaround if it is. Unverified
-so far: ``bash benchmarks/gpu_acceptance.sh t`` runs the check both ways.
+draw gave different frames now and then, while AVX2 machines reproduce every time.
+The stage-by-stage test named libx264 (its packets differed between runs; swscale and
+the H.264 decoder gave the same bytes), and with FFmpeg and x264 capped at AVX2 every
+reproducibility test passed there (docs/benchmarks.md, "Sixth session"). So:
 
-    dfaug.simd.limit_simd("avx2")     # or DFAUG_LIMIT_SIMD=avx2 in the environment
+- by default, encoders made by :func:`dfaug.compression.x264_encoder` never use
+  x264's AVX-512 code (``x264-params asm=``, the CPU's own mask less AVX-512). This
+  is per encoder: nothing else in the process changes. On CPUs without AVX-512 the
+  options are left as they are.
+- ``limit_simd("avx2" | "sse4")`` (or ``DFAUG_LIMIT_SIMD`` in the environment, which
+  reaches spawned workers too) also caps FFmpeg, process-wide (``av_force_cpu_flags``,
+  inherited by forked loader workers), and x264 further for "sse4".
+- ``limit_simd("none")`` (``DFAUG_LIMIT_SIMD=none``) lifts every cap, x264's
+  default one included: x264 then uses AVX-512 where the CPU has it.
 
-The FFmpeg part is process-wide and inherited by forked loader workers; the x264 part
-applies to encoders :func:`dfaug.compression.x264_encoder` makes afterwards. Both
-libraries are found among the shared objects PyAV loaded (its wheel ships them).
+Both libraries are found among the shared objects PyAV loaded (its wheel ships them).
 """
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 from typing import Optional
 
@@ -26,12 +32,14 @@ AV = {"XOP": 0x400, "FMA4": 0x800, "AVX": 0x4000, "AVX2": 0x8000, "FMA3": 0x1000
       "AVX512": 0x100000, "AVX512ICL": 0x200000, "AVXSLOW": 0x8000000}
 X264 = {"AVX": 1 << 9, "XOP": 1 << 10, "FMA4": 1 << 11, "FMA3": 1 << 12, "AVX2": 1 << 15,
         "AVX512": 1 << 16}
-_REMOVED = {"avx2": ("AVX512", "AVX512ICL"), "sse4": tuple(AV)}  # what each level removes
+_REMOVED = {"none": (), "avx2": ("AVX512", "AVX512ICL"), "sse4": tuple(AV)}  # what each removes
 LEVELS = {level: (sum(AV[n] for n in names), sum(X264.get(n, 0) for n in names))
           for level, names in _REMOVED.items()}
 ENV = "DFAUG_LIMIT_SIMD"
 
-_x264_asm: Optional[int] = None  # the x264 "asm" mask once limited
+_x264_asm: Optional[int] = None  # the x264 "asm" mask set by limit_simd()
+_default_asm: Optional[tuple] = None  # (mask or None,) once worked out
+log = logging.getLogger(__name__)
 
 
 def _loaded(stem: str) -> ctypes.CDLL:
@@ -43,21 +51,57 @@ def _loaded(stem: str) -> ctypes.CDLL:
     return ctypes.CDLL(paths.pop())
 
 
+def _x264_cpu_detect() -> int:
+    """The SIMD mask libx264 detects on this CPU (X264_CPU_* bits)."""
+    x264 = _loaded("libx264")
+    x264.x264_cpu_detect.restype = ctypes.c_uint32
+    return x264.x264_cpu_detect()
+
+
 def limit_simd(level: str) -> None:
-    """Keep FFmpeg and libx264 to SIMD up to ``level`` ("avx2" or "sse4") from now on."""
+    """Keep FFmpeg and libx264 to SIMD up to ``level`` from now on ("none": no cap)."""
     global _x264_asm
     if level not in LEVELS:
         raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")
     av_mask, x264_mask = LEVELS[level]
-    avutil, x264 = _loaded("libavutil"), _loaded("libx264")  # both found, or neither capped
-    avutil.av_force_cpu_flags(avutil.av_get_cpu_flags() & ~av_mask)
-    x264.x264_cpu_detect.restype = ctypes.c_uint32
-    _x264_asm = x264.x264_cpu_detect() & ~x264_mask
+    avutil = _loaded("libavutil")
+    detected = _x264_cpu_detect()  # both libraries found, or neither capped
+    if level == "none":
+        avutil.av_force_cpu_flags(-1)  # FFmpeg's own detection again
+    else:
+        avutil.av_force_cpu_flags(avutil.av_get_cpu_flags() & ~av_mask)
+    _x264_asm = detected & ~x264_mask
+
+
+def _cpu_has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " avx512f" in line for line in f)
+    except OSError:
+        return False
+
+
+def default_x264_asm() -> Optional[int]:
+    """The x264 mask used when no limit is set: the CPU's, less AVX-512 (None: the
+    CPU has no AVX-512, or libx264 cannot be found, and x264 picks for itself)."""
+    global _default_asm
+    if _default_asm is None:
+        try:
+            detected = _x264_cpu_detect()
+            mask = detected & ~X264["AVX512"] if detected & X264["AVX512"] else None
+        except (OSError, RuntimeError) as e:
+            mask = None
+            if _cpu_has_avx512():
+                log.warning("cannot keep libx264 from AVX-512 on this CPU (%s): re-encoded "
+                            "frames may differ between runs of the same draw", e)
+        _default_asm = (mask,)
+    return _default_asm[0]
 
 
 def x264_options() -> dict:
-    """Encoder options that carry the x264 limit, if one is set."""
-    return {} if _x264_asm is None else {"x264-params": f"asm={_x264_asm}"}
+    """Encoder options that carry the x264 limit: ``limit_simd``'s, else the default."""
+    asm = _x264_asm if _x264_asm is not None else default_x264_asm()
+    return {} if asm is None else {"x264-params": f"asm={asm}"}
 
 
 if os.environ.get(ENV):
