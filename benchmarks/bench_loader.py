@@ -49,7 +49,7 @@ import torch
 from PIL import Image
 
 import dfaug
-from dfaug.loader import PairDataset, fit_to
+from dfaug.loader import PREFETCH_FACTOR, PairDataset, fit_to
 from dfaug.sampling import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
 from dfaug.testing import media_path
 
@@ -193,6 +193,8 @@ def main():
     video = dfaug.read_video(media_path("bigbuckbunny.mp4"))
     pairs = make_pairs(video, args.pairs, rng)
     rows = []
+    # both ways get PairLoader's prefetch factor (batches yielded in worker order)
+    prefetch = PREFETCH_FACTOR if args.workers else None
     with tempfile.TemporaryDirectory() as tmp:
         shards = write_pair_shards(pairs, tmp, max(1, args.pairs // (2 * args.workers)),
                                    args.setup_procs, args.format)
@@ -218,6 +220,7 @@ def main():
                     ds.profile_to = profile_to
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
                                                          num_workers=args.workers,
+                                                         prefetch_factor=prefetch,
                                                          collate_fn=lambda b: b)
 
                     def count(batch):
@@ -229,7 +232,8 @@ def main():
                 def recipe():
                     ds = RecipeDataset(folders, params, mode,
                                        RecipeAugment(aug.config) if augment else None)
-                    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=args.workers)
+                    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=args.workers,
+                                                         prefetch_factor=prefetch)
                     return run(loader, lambda b: len(b) * images_per_pair)
 
                 # This VM's speed drifts by tens of percent over minutes: alternate the
@@ -255,7 +259,8 @@ def main():
                 unit = unit_name(mode)
                 rows.append({
                     "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
-                    "pairs": args.pairs, "workers": args.workers, "clip": "50x300x300",
+                    "pairs": args.pairs, "workers": args.workers, "prefetch_factor": prefetch,
+                    "clip": "50x300x300",
                     "format": args.format, "repeats": args.repeats,
                     f"{unit}_per_s_per_core": {k: round(float(np.median(v)), 2)
                                                for k, v in rates.items()},

@@ -171,6 +171,15 @@ def test_resume_continues_with_the_same_batches(shard_dir, tmp_path, stop_after)
     assert sum(len(y) for _, y in second) == 9
 
 
+def test_workers_get_more_slack_than_torchs_default(shard_dir):
+    # batches come in worker order: 2 batches of slack held 16 workers up
+    # (benchmarks/sim_prefetch.py); without workers torch takes no prefetch factor
+    assert PairLoader(str(shard_dir / "*.tar"), num_workers=2)._loader.prefetch_factor == 4
+    assert PairLoader(str(shard_dir / "*.tar"), num_workers=2,
+                      prefetch_factor=3)._loader.prefetch_factor == 3
+    assert PairLoader(str(shard_dir / "*.tar"))._loader.prefetch_factor is None
+
+
 def test_resume_needs_the_same_workers(shard_dir):
     a = PairLoader(str(shard_dir / "*.tar"), num_workers=2, size=(128, 112))
     b = PairLoader(str(shard_dir / "*.tar"), num_workers=1, size=(128, 112))
