@@ -209,6 +209,14 @@ def x264_encoder(params: CompressionParams, size, rate: Fraction, threads: int =
     return enc
 
 
+def _rgb_frame(image: np.ndarray) -> av.VideoFrame:
+    """An rgb24 frame over ``image``'s own memory where its rows allow (no copy: 0.1 of
+    the 0.6 ms that taking a 300x300 frame to yuv420p costs), else over a copy."""
+    if image.strides[0] > 0 and image.strides[1:] == (3, 1):
+        return av.VideoFrame.from_numpy_buffer(image, format="rgb24")
+    return av.VideoFrame.from_ndarray(image, format="rgb24")
+
+
 def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionParams,
                    threads: int) -> np.ndarray:
     """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded kept part.
@@ -251,8 +259,8 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
 
     done = False
     for n, i in enumerate(plan.indices):
-        frame = to_yuv.reformat(av.VideoFrame.from_ndarray(frames[i], format="rgb24"), width,
-                                height, "yuv420p", interpolation="BICUBIC", threads=threads)
+        frame = to_yuv.reformat(_rgb_frame(frames[i]), width, height, "yuv420p",
+                                interpolation="BICUBIC", threads=threads)
         frame.pts = n
         done = send(enc.encode(frame))
         if done:  # e.g. tune zerolatency (no lookahead): later frames cannot change these
