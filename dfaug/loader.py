@@ -305,7 +305,7 @@ class PairLoader:
     have ready or in hand ahead of the one being yielded (torch's default is 2).
     Batches are yielded in a fixed worker order (that keeps them reproducible), so a
     worker whose batch holds many re-encoded pairs holds the others up once they run
-    out of slack: with 16 workers, 4 instead of 2 gave 6% more batches per second in
+    out of slack: with 16 workers, 4 instead of 2 gave 9% more batches per second in
     ``benchmarks/sim_prefetch.py``. Other arguments go to :class:`PairDataset`.
     ``skipped`` lists (shard, key, reason) of the pairs skipped so far.
     """
