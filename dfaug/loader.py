@@ -190,9 +190,8 @@ class PairDataset(torch.utils.data.IterableDataset):
             shape_only = Clip(np.empty((len(pts), h, w, 3), np.uint8), pts)
             needed = np.unique(plan_encode(shape_only, params, (first, last)).indices)
             members = []
-            for member in ("real", "fake"):
-                frames = np.empty((len(pts), h, w, 3), np.uint8)  # only `needed` is read
-                frames[needed] = record.frames(member, needed)
+            for member in ("real", "fake"):  # only `needed` is decoded, in place
+                frames = record.frames(member, needed, out=np.empty((len(pts), h, w, 3), np.uint8))
                 members.append(Clip(frames, pts))
             out_real, out_fake = recompress(members, params, span=(first, last))
             idx = nearest_indices(out_real.pts, times)

@@ -41,12 +41,14 @@ class PairRecord:
     def pts(self) -> np.ndarray:
         return np.asarray(self.meta["pts"], dtype=np.float64)
 
-    def frames(self, member: str, indices=None) -> np.ndarray:
-        """Decode frames of ``member`` (``"real"`` or ``"fake"``), only ``indices`` if given."""
+    def frames(self, member: str, indices=None, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Decode frames of ``member`` (``"real"`` or ``"fake"``), only ``indices`` if given;
+        ``out``: a whole-clip buffer to fill at the frames' own indices (see
+        :func:`dfaug.storage.decode_frames`)."""
         if member not in ("real", "fake"):
             raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
         data = self.real if member == "real" else self.fake
-        frames = storage.decode_frames(data, self.meta["format"], indices)
+        frames = storage.decode_frames(data, self.meta["format"], indices, out=out)
         h, w = self.meta["height"], self.meta["width"]
         if frames.shape[1:] != (h, w, 3):
             raise ValueError(f"{self.key}.{member}: frames {frames.shape[1:]} do not match the "

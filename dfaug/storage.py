@@ -306,24 +306,35 @@ def _decode_runs(blob: _Blob, fmt: str, needed: np.ndarray) -> dict[int, np.ndar
     return out
 
 
-def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None) -> np.ndarray:
+def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
     """Frames ``indices`` (all if None, in the order given) of a clip from :func:`encode_frames`.
 
     Returns uint8 (len(indices), H, W, 3) RGB. Only the asked frames are decoded, plus,
-    for h264-lossless, the frames from each one's preceding keyframe. Raises
-    ``ValueError`` for bad arguments and ``VideoDecodeError`` (a ValueError) for
-    truncated or corrupt data.
+    for h264-lossless, the frames from each one's preceding keyframe. ``out``: a
+    C-contiguous uint8 (T, H, W, 3) buffer of the whole clip to fill instead, frame
+    ``i`` at ``out[i]`` (the others untouched); it is returned. That saves a copy
+    where frames are wanted at their own index. Raises ``ValueError`` for bad
+    arguments and ``VideoDecodeError`` (a ValueError) for truncated or corrupt data.
     """
     fmt = _check_format(fmt)
     blob = _Blob(data, fmt)
     idx = _check_indices(indices, blob.t)
     h, w = blob.h, blob.w
-    out = np.empty((len(idx), h, w, 3), np.uint8)
+    if out is None:
+        out, at = np.empty((len(idx), h, w, 3), np.uint8), np.arange(len(idx))
+    elif (isinstance(out, np.ndarray) and out.dtype == np.uint8
+          and out.shape == (blob.t, h, w, 3) and out.flags.c_contiguous):
+        at = idx
+    else:
+        raise ValueError(f"out must be a C-contiguous uint8 array of shape {(blob.t, h, w, 3)}, "
+                         f"got {getattr(out, 'dtype', type(out).__name__)} "
+                         f"{getattr(out, 'shape', '')}")
     if fmt == "raw":
         if not np.all(blob.lengths == h * w * 3):
             raise VideoDecodeError("data is corrupt: raw frame lengths do not match the frame size")
         for k, i in enumerate(idx):
-            out[k] = np.frombuffer(blob.payload(i), np.uint8).reshape(h, w, 3)
+            out[at[k]] = np.frombuffer(blob.payload(i), np.uint8).reshape(h, w, 3)
         return out
     if fmt == "zstd":
         decompressor = zstandard.ZstdDecompressor()
@@ -335,7 +346,7 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
             if len(res) != h * w * 3:
                 raise VideoDecodeError(f"data is corrupt: frame {i} holds {len(res)} bytes, "
                                        f"expected {h * w * 3}")
-            _zstd_unpredict(np.frombuffer(res, np.uint8).reshape(h, w, 3), out[k])
+            _zstd_unpredict(np.frombuffer(res, np.uint8).reshape(h, w, 3), out[at[k]])
         return out
     if fmt == "yuv420p":
         _, _, ch, cw = _yuv_sizes(h, w)
@@ -349,9 +360,9 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
                 dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
                 dst[:, :pw] = src[start:start + ph * pw].reshape(ph, pw)
                 start += ph * pw
-            out[k] = frame.to_ndarray(format="rgb24")
+            out[at[k]] = frame.to_ndarray(format="rgb24")
         return out
     decoded = _decode_runs(blob, fmt, np.unique(idx))
     for k, i in enumerate(idx):
-        out[k] = decoded[i]
+        out[at[k]] = decoded[i]
     return out

@@ -53,6 +53,27 @@ def test_subset_equals_rows_of_full_decode(encoded, fmt):
         np.testing.assert_array_equal(decode_frames(data, fmt, indices), full[indices])
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_decoding_into_a_whole_clip_buffer_fills_the_frames_at_their_index(encoded, fmt):
+    data = encoded["carphone_odd", fmt]
+    full = decode_frames(data, fmt)
+    wanted = [9, 2, 5]
+    out = np.full_like(full, 7)
+    assert decode_frames(data, fmt, wanted, out=out) is out
+    assert np.array_equal(out[wanted], full[wanted])
+    untouched = np.setdiff1d(np.arange(len(full)), wanted)
+    assert (out[untouched] == 7).all()
+
+
+@pytest.mark.parametrize("bad", [np.empty((12, 143, 175, 3), np.float32),  # dtype
+                                 np.empty((11, 143, 175, 3), np.uint8),    # frames
+                                 np.empty((12, 175, 143, 3), np.uint8),    # size
+                                 np.empty((12, 143, 350, 3), np.uint8)[:, :, ::2]])  # layout
+def test_a_wrong_out_buffer_is_a_clear_error(encoded, bad):
+    with pytest.raises(ValueError, match="out must be a C-contiguous uint8 array"):
+        decode_frames(encoded["carphone_odd", "zstd"], "zstd", [1], out=bad)
+
+
 def test_sizes_differ_as_expected(encoded):
     size = {fmt: len(encoded["carphone", fmt]) for fmt in FORMATS}
     assert size["raw"] > 50 * 144 * 176 * 3
