@@ -327,8 +327,8 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
           and out.shape == (blob.t, h, w, 3) and out.flags.c_contiguous):
         at = idx
     else:
-        raise ValueError(f"out must be a C-contiguous uint8 array of shape {(blob.t, h, w, 3)}, "
-                         f"got {getattr(out, 'dtype', type(out).__name__)} "
+        raise ValueError(f"out must be a C-contiguous uint8 array of the stored clip's shape "
+                         f"{(blob.t, h, w, 3)}, got {getattr(out, 'dtype', type(out).__name__)} "
                          f"{getattr(out, 'shape', '')}")
     if fmt == "raw":
         if not np.all(blob.lengths == h * w * 3):
