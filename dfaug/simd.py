@@ -21,6 +21,7 @@ Both libraries are found among the shared objects PyAV loaded (its wheel ships t
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 from typing import Optional
@@ -38,7 +39,6 @@ LEVELS = {level: (sum(AV[n] for n in names), sum(X264.get(n, 0) for n in names))
 ENV = "DFAUG_LIMIT_SIMD"
 
 _x264_asm: Optional[int] = None  # the x264 "asm" mask set by limit_simd()
-_default_asm: Optional[tuple] = None  # (mask or None,) once worked out
 log = logging.getLogger(__name__)
 
 
@@ -81,21 +81,18 @@ def _cpu_has_avx512() -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=None)
 def default_x264_asm() -> Optional[int]:
     """The x264 mask used when no limit is set: the CPU's, less AVX-512 (None: the
     CPU has no AVX-512, or libx264 cannot be found, and x264 picks for itself)."""
-    global _default_asm
-    if _default_asm is None:
-        try:
-            detected = _x264_cpu_detect()
-            mask = detected & ~X264["AVX512"] if detected & X264["AVX512"] else None
-        except (OSError, RuntimeError) as e:
-            mask = None
-            if _cpu_has_avx512():
-                log.warning("cannot keep libx264 from AVX-512 on this CPU (%s): re-encoded "
-                            "frames may differ between runs of the same draw", e)
-        _default_asm = (mask,)
-    return _default_asm[0]
+    try:
+        detected = _x264_cpu_detect()
+    except (OSError, RuntimeError) as e:
+        if _cpu_has_avx512():
+            log.warning("cannot keep libx264 from AVX-512 on this CPU (%s): re-encoded "
+                        "frames may differ between runs of the same draw", e)
+        return None
+    return detected & ~X264["AVX512"] if detected & X264["AVX512"] else None
 
 
 def x264_options() -> dict:
