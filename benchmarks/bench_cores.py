@@ -13,7 +13,11 @@ shared core resources) from what our work adds (memory traffic, cache):
 - ``memory``: copying 32 MB arrays: memory bandwidth;
 - ``x264``: libx264 encoding 40 frames of 300x300 with the recipe's default settings
   (medium, one thread): the loader's largest cost;
-- ``pair``: ``PairDataset.make_pair`` on a re-encoded pair: a loader worker's whole work.
+- ``pair``: ``PairDataset.make_pair`` on a re-encoded pair: a loader worker's whole work;
+- ``reencode`` / ``reencode-buffered``: the re-encoding of a pair (frame mode, the
+  loader's draw and span) as the loader does it, each stored frame decoded just
+  before x264 takes it (``LazyFrames``), and as it did before, every frame x264
+  takes decoded into a whole-clip buffer first: an A/B of a pair's memory traffic.
 
 For each number of processes (``--procs``, default 1, cores/2, cores) that many forked
 copies run the workload together for ``--seconds``, in ``--rounds`` rounds whose order
@@ -40,14 +44,16 @@ import numba
 import numpy as np
 
 import dfaug
-from dfaug.compression import x264_encoder
+from dfaug.compression import plan_encode, x264_encoder
+from dfaug.loader import encode_span
+from dfaug.sampling import nearest_indices, recipe_times
 from dfaug.shards import read_shard
 from dfaug.testing import media_path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_recompress import cpu_model, make_pairs, write_pair_shards  # noqa: E402
 
-WORKLOADS = ("alu", "simd", "memory", "x264", "pair")
+WORKLOADS = ("alu", "simd", "memory", "x264", "pair", "reencode", "reencode-buffered")
 
 
 @numba.njit(nogil=True)
@@ -111,7 +117,28 @@ def make_units(workload: str, tmp: str):
     every_pair_reencoded = dfaug.CompressionSampler(p_skip=0.0)
     ds = dfaug.PairDataset(shards, compression=every_pair_reencoded)
     turn = iter(range(1 << 62))
-    return lambda: ds.make_pair(records[next(turn) % len(records)])
+    if workload == "pair":
+        return lambda: ds.make_pair(records[next(turn) % len(records)])
+    return lambda: reencode(ds, records[next(turn) % len(records)],
+                            buffered=workload == "reencode-buffered")
+
+
+def reencode(ds: dfaug.PairDataset, record, buffered: bool):
+    """What ``make_pair`` re-encodes for ``record``; ``buffered``: its decoded frames
+    written to a whole-clip buffer first (the loader's way before LazyFrames)."""
+    pts = record.pts
+    used = nearest_indices(pts, recipe_times(pts[0], ds.mode))
+    params = ds.compression.sample(ds.pair_rng(record.key))
+    span = encode_span(pts, used, params)
+    if buffered:
+        t, h, w = len(pts), record.meta["height"], record.meta["width"]
+        fed = np.unique(plan_encode(dfaug.Clip(np.empty((t, h, w, 3), np.uint8), pts),
+                                    params, span).indices)
+        members = [dfaug.Clip(record.frames(m, fed, out=np.empty((t, h, w, 3), np.uint8)), pts)
+                   for m in ("real", "fake")]
+    else:
+        members = [dfaug.Clip(record.lazy_frames(m), pts) for m in ("real", "fake")]
+    return dfaug.recompress(members, params, span=span)
 
 
 def _child(unit, seconds, start, results):

@@ -10,6 +10,9 @@
 #   bash benchmarks/gpu_acceptance.sh 3   # the whole test suite with the GPU present
 #   bash benchmarks/gpu_acceptance.sh 4   # issue 4 on the host's CPU cores: bench_cores,
 #                                         # bench_loader against the recipe's way (no GPU)
+#   bash benchmarks/gpu_acceptance.sh d   # CPU only: the reproducibility tests with x264's
+#                                         # default AVX-512 cap alone, and bench_cores' A/B
+#                                         # of re-encoding streamed or buffered (~3 minutes)
 #   bash benchmarks/gpu_acceptance.sh 4 t # both in one call, when its limit allows: stage 4
 #                                         # takes about 6-8 minutes, t about 4 (a lent
 #                                         # machine's call ends at 10)
@@ -38,7 +41,7 @@
 #   (a static FFmpeg 7.0.2 with libx264: 80 MB, 20.8 MB compressed)
 # and the call carries [".cpu4"] only (55 MB).
 set -u
-[ $# -gt 0 ] || { echo "usage: gpu_acceptance.sh STAGE... (1, t, 2, 3, 4)" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: gpu_acceptance.sh STAGE... (1, t, d, 2, 3, 4)" >&2; exit 2; }
 OUT=${OUT:-$PWD/gpu_out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
@@ -102,6 +105,20 @@ if [ "$stage" = 1 ] || [ "$stage" = t ]; then
     -p no:cacheprovider tests/test_compression.py tests/test_loader.py \
     -k "same_bytes or same_seed_same_batches or the_same_draw_whatever"
 fi
+if [ "$stage" = d ]; then
+  { echo "cores $cores"; grep -m1 'model name' /proc/cpuinfo; grep -o -m1 'avx512[a-z]*' /proc/cpuinfo
+    python3 -c "import av; print('av', av.__version__)"; } 2>&1 | tee -a "$LOG"
+  # no DFAUG_LIMIT_SIMD: x264's own default cap must be enough on an AVX-512 host
+  step 150 pytest_default_cap python3 -m pytest -v -rfE --tb=short -p no:cacheprovider \
+    tests/test_compression.py tests/test_loader.py tests/test_simd.py \
+    -k "same_bytes or same_seed_same_batches or the_same_draw_whatever or avx512 or lazily"
+  # a pair's memory traffic (stored frames decoded one at a time into x264, or the whole
+  # clip first), alone and with every core busy; the order turned round the second time
+  for order in reencode,reencode-buffered reencode-buffered,reencode; do
+    step 80 "bench_cores_$order" python3 benchmarks/bench_cores.py --workloads "$order" \
+      --procs "1,$cores" --seconds 4 --rounds 2
+  done
+fi
 if [ "$stage" = 1 ]; then
   step 50 bench_augment python3 benchmarks/bench_augment.py --repeats 3
   step 70 bench_decode python3 benchmarks/bench_decode.py --video .gpu/bbb_1080p_4s.mp4 \
@@ -142,7 +159,8 @@ if [ "$stage" = 4 ]; then
   { command -v ffmpeg && ffmpeg -version | head -1; lscpu; } 2>&1 | tee -a "$LOG"
   # what the host does to any busy core (clock, hyper-threads, memory), beside what it
   # does to x264 and to a loader worker's whole work: 1, cores/2 and cores processes
-  step "${CORES_LIMIT:-150}" bench_cores python3 benchmarks/bench_cores.py --seconds 4 --rounds 1
+  [ "${CORES_LIMIT:-150}" = 0 ] ||  # CORES_LIMIT=0: not this time
+    step "${CORES_LIMIT:-150}" bench_cores python3 benchmarks/bench_cores.py --seconds 4 --rounds 1
   # one step per mode, frame mode first: a cut loses one mode, not both; after the timed
   # runs, worker 0 of one more run of ours is profiled with all cores busy
   # ($OUT/profile-ours-MODE.txt): ours lost half its per-core rate from 1 to 16 workers

@@ -36,8 +36,7 @@ import torch.nn.functional as F
 from . import storage
 from .augment import PairAugment
 from .clip import Clip
-from .compression import (CompressionParams, CompressionSampler, fps_filter, plan_encode,
-                          recompress)
+from .compression import CompressionParams, CompressionSampler, fps_filter, recompress
 from .mixup import mix_pairs
 from .sampling import nearest_indices, recipe_times
 from .shards import BadSample, PairRecord, read_shard
@@ -186,13 +185,9 @@ class PairDataset(torch.utils.data.IterableDataset):
             real, fake = record.clips(used)
         else:
             first, last = encode_span(pts, used, params)
-            h, w = record.meta["height"], record.meta["width"]
-            shape_only = Clip(np.empty((len(pts), h, w, 3), np.uint8), pts)
-            needed = np.unique(plan_encode(shape_only, params, (first, last)).indices)
-            members = []
-            for member in ("real", "fake"):  # only `needed` is decoded, in place
-                frames = record.frames(member, needed, out=np.empty((len(pts), h, w, 3), np.uint8))
-                members.append(Clip(frames, pts))
+            # each frame x264 is fed is decoded just before, and stays in cache; those
+            # it is not fed (dropped by the frame rate, after the span) are not decoded
+            members = [Clip(record.lazy_frames(m), pts) for m in ("real", "fake")]
             out_real, out_fake = recompress(members, params, span=(first, last))
             idx = nearest_indices(out_real.pts, times)
             real, fake = out_real.take(idx), out_fake.take(idx)

@@ -7,7 +7,8 @@ from scipy import stats
 
 from conftest import psnr
 from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, compression, fps_filter, recompress
-from dfaug.compression import plan_encode, x264_encoder
+from dfaug.compression import DEFAULT_TAIL, DEFAULT_WARMUP, plan_encode, x264_encoder
+from dfaug.storage import LazyFrames, encode_frames
 
 # ---------------------------------------------------------------- fps reduction
 
@@ -277,6 +278,40 @@ def test_early_stop_is_bit_identical_on_random_recipe_draws(carphone):
         expected, _ = full_flush_reference(clip, params, span)
         out = recompress([clip], params, span=span)[0]
         assert np.array_equal(out.frames, expected), params
+
+
+class CountingLazyFrames(LazyFrames):
+    """LazyFrames that note which frames were read one at a time."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.read = []
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            self.read.append(int(index))
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("params", [CompressionParams(18, 0.6, 31, "film"),  # frames dropped
+                                    CompressionParams(30, 1.0, 25, "zerolatency")])  # no lookahead
+def test_lazily_decoded_clips_give_the_same_frames_and_decode_only_what_x264_takes(
+        carphone, carphone_distorted, params):
+    arrays = [c.take(np.arange(20, 70)) for c in (carphone, carphone_distorted)]
+    lazy = [CountingLazyFrames(encode_frames(c.frames, "zstd"), "zstd") for c in arrays]
+    span = (9, 37)
+    expected = recompress(arrays, params, span=span)
+    out = recompress([Clip(f, c.pts) for f, c in zip(lazy, arrays)], params, span=span)
+    for a, b in zip(out, expected):
+        assert np.array_equal(a.pts, b.pts) and np.array_equal(a.frames, b.frames)
+    fed = plan_encode(arrays[0], params, span).indices
+    for f in lazy:
+        assert f.read == fed[:len(f.read)].tolist()  # one at a time, in the encoder's order
+        assert len(set(f.read)) < len(arrays[0])
+    if params.fps < 30:  # the frames the frame rate drops are never decoded
+        assert len(lazy[0].read) == len(fed) < span[1] + 1 + DEFAULT_TAIL - (span[0] - DEFAULT_WARMUP)
+    else:  # no lookahead: x264 emits every kept frame before the tail is fed
+        assert len(lazy[0].read) < len(fed)
 
 
 def test_no_params_returns_the_span_untouched(clip50):

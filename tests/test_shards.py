@@ -42,6 +42,20 @@ def test_round_trip_with_rollover(tmp_path, pairs):
         assert (record.meta["height"], record.meta["width"]) == (real.height, real.width)
         some = record.frames("fake", [3, 19, 31])
         assert np.array_equal(some, fake.frames[[3, 19, 31]])
+        lazy = record.lazy_frames("real")
+        assert lazy.shape == real.frames.shape
+        assert np.array_equal(lazy[19], real.frames[19])
+
+
+def test_members_whose_size_disagrees_with_the_metadata_are_a_clear_error(tmp_path, pairs):
+    record = next(read_shard(write(tmp_path, pairs[:1])[0]))
+    record.meta["width"] += 2
+    for read in (lambda m: record.frames(m, [0]), record.lazy_frames):
+        for member in ("real", "fake"):
+            with pytest.raises(ValueError, match="do not match the metadata"):
+                read(member)
+    with pytest.raises(ValueError, match="member must be"):
+        record.lazy_frames("both")
 
 
 def test_size_limit_rolls_over(tmp_path, pairs):
