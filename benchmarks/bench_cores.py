@@ -42,6 +42,7 @@ from fractions import Fraction
 import av
 import numba
 import numpy as np
+import torch
 
 import dfaug
 from dfaug.compression import plan_encode, x264_encoder
@@ -142,6 +143,10 @@ def reencode(ds: dfaug.PairDataset, record, buffered: bool):
 
 
 def _child(unit, seconds, start, results):
+    # one torch thread, as in a DataLoader worker: with torch's default (one per core)
+    # 16 processes ran 16 threads each in make_pair's resize, and "pair" measured 0.5
+    # of its one-process rate on the 16-core Xeon instead of 0.86-0.92
+    torch.set_num_threads(1)
     unit()  # warm: first-call costs out of the timing
     start.wait()  # every process warm: they all start together
     t0, n = time.perf_counter(), 0
