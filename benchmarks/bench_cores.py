@@ -16,7 +16,7 @@ shared core resources) from what our work adds (memory traffic, cache):
 - ``pair``: ``PairDataset.make_pair`` on a re-encoded pair: a loader worker's whole work;
 - ``reencode`` / ``reencode-buffered``: the re-encoding of a pair (frame mode, the
   loader's draw and span) as the loader does it, each stored frame decoded just
-  before x264 takes it (``LazyFrames``), and as it did before, every frame x264
+  before x264 takes it (``StoredFrames``), and as it did before, every frame x264
   takes decoded into a whole-clip buffer first: an A/B of a pair's memory traffic.
 
 For each number of processes (``--procs``, default 1, cores/2, cores) that many forked
@@ -126,7 +126,7 @@ def make_units(workload: str, tmp: str):
 
 def reencode(ds: dfaug.PairDataset, record, buffered: bool):
     """What ``make_pair`` re-encodes for ``record``; ``buffered``: its decoded frames
-    written to a whole-clip buffer first (the loader's way before LazyFrames)."""
+    written to a whole-clip buffer first (the loader's way before StoredFrames)."""
     pts = record.pts
     used = nearest_indices(pts, recipe_times(pts[0], ds.mode))
     params = ds.compression.sample(ds.pair_rng(record.key))

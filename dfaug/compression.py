@@ -20,7 +20,7 @@ from av.video.reformatter import VideoReformatter
 from . import simd
 from .clip import Clip
 from .sampling import nearest
-from .storage import LazyFrames
+from .video import LazyFrames
 
 TUNES = ("film", "animation", "grain", "stillimage", "fastdecode", "zerolatency")
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
@@ -188,7 +188,7 @@ def _validate_clips(clips: Sequence[Clip]) -> Sequence[Clip]:
         if not isinstance(clip.frames, (np.ndarray, LazyFrames)):
             raise ValueError(f"clips[{i}] holds {type(clip.frames).__name__} frames; "
                              "recompress encodes on the CPU and needs numpy frames "
-                             "(or dfaug.storage.LazyFrames)")
+                             "(or dfaug.video.LazyFrames)")
     first = clips[0]
     for i, clip in enumerate(clips[1:], 1):
         if clip.frames.shape != first.frames.shape:
@@ -338,8 +338,9 @@ def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
     """Re-encode every clip with the same H.264 settings and decode it back.
 
     ``clips``: the clips of one pair (same shape and timestamps), e.g. [real, fake].
-    Their frames may be :class:`dfaug.storage.LazyFrames`: then only the frames fed to
-    x264 are decoded, each just before it is encoded.
+    Their frames may be lazy (:class:`dfaug.video.LazyFrames`, e.g. a shard's
+    :class:`dfaug.storage.StoredFrames`): then only the frames fed to x264 are
+    decoded, each just before it is encoded.
     ``params``: the settings; None returns the clips (cut to ``span``) untouched.
     ``span``: (first, last) indices of the input frames the sample will use,
     inclusive; the result holds the re-encoded frames nearest in time to them and

@@ -55,13 +55,13 @@ class PairRecord:
                              f"metadata's {h}x{w}")
         return frames
 
-    def lazy_frames(self, member: str) -> storage.LazyFrames:
-        """``member``'s frames, decoded only when indexed (:class:`dfaug.storage.LazyFrames`),
+    def lazy_frames(self, member: str) -> storage.StoredFrames:
+        """``member``'s frames, decoded only when indexed (:class:`dfaug.storage.StoredFrames`),
         e.g. ``Clip(record.lazy_frames("real"), record.pts)`` for :func:`dfaug.recompress`."""
         if member not in ("real", "fake"):
             raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
-        frames = storage.LazyFrames(self.real if member == "real" else self.fake,
-                                    self.meta["format"])
+        frames = storage.StoredFrames(self.real if member == "real" else self.fake,
+                                      self.meta["format"])
         h, w = self.meta["height"], self.meta["width"]
         if frames.shape[1:3] != (h, w):
             raise ValueError(f"{self.key}.{member}: frames {frames.shape[1:]} do not match the "

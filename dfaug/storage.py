@@ -24,7 +24,7 @@ import numba
 import numpy as np
 import zstandard
 
-from .video import VideoDecodeError
+from .video import LazyFrames, VideoDecodeError
 
 FORMATS = ("png", "h264-lossless", "ffv1", "raw", "yuv420p", "zstd")
 LOSSLESS = ("png", "h264-lossless", "ffv1", "raw", "zstd")
@@ -334,52 +334,36 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
 
 
 
-class LazyFrames:
+class StoredFrames(LazyFrames):
     """A stored clip whose frames are decoded only when indexed, one at a time.
 
-    Shaped like the decoded clip (``shape``, ``dtype``, ``len()``), so it can be a
-    :class:`dfaug.Clip`'s frames where a reader takes frames one by one, as
-    :func:`dfaug.recompress` does: each frame then goes from its decoder to the
-    encoder while it is still in the CPU's cache, instead of the whole clip being
+    Indexes like the decoded (T, H, W, 3) uint8 clip (see :class:`dfaug.video.LazyFrames`),
+    so it can be a :class:`dfaug.Clip`'s frames where a reader takes frames one by
+    one, as :func:`dfaug.recompress` does: each frame then goes from its decoder to
+    the encoder while it is still in the CPU's cache, instead of the whole clip being
     written to memory first and read back, and frames never asked for are never
-    decoded. ``frames[i]`` is a new (H, W, 3) uint8 array; an integer array or a
-    slice gives (N, H, W, 3), as :func:`decode_frames` would. Damaged data raises
-    ``VideoDecodeError`` when the damaged frame is asked for.
+    decoded. Each index gives new arrays. The header is checked at once; damaged
+    frame data raises ``VideoDecodeError`` when that frame is asked for.
     """
 
     def __init__(self, data, fmt: str):
         self.fmt = _check_format(fmt)
         self._blob = _Blob(data, self.fmt)
         self.shape = (self._blob.t, self._blob.h, self._blob.w, 3)
-        self.dtype = np.dtype(np.uint8)
         self._decompressor = zstandard.ZstdDecompressor() if self.fmt == "zstd" else None
-        self._gop: dict[int, np.ndarray] = {}  # h264-lossless: the last keyframe run decoded
+        self._run: dict[int, np.ndarray] = {}  # h264-lossless: the last keyframe run decoded
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, index) -> np.ndarray:
-        t, h, w, _ = self.shape
-        if isinstance(index, slice):
-            index = np.arange(t)[index]
-        if not isinstance(index, (int, np.integer)):
-            idx = _check_indices(index, t)
-            return _decode_into(self._blob, self.fmt, idx, np.empty((len(idx), h, w, 3), np.uint8),
-                                np.arange(len(idx)), self._decompressor)
-        i = int(index) + (t if index < 0 else 0)
-        if not 0 <= i < t:
-            raise IndexError(f"frame {index} of a {t}-frame clip")
+    def _rgb(self, i: int) -> np.ndarray:
         if self.fmt != "h264-lossless":
-            frame = np.empty((1, h, w, 3), np.uint8)
+            frame = np.empty((1, *self.shape[1:]), np.uint8)
             return _decode_into(self._blob, self.fmt, np.array([i]), frame, np.array([0]),
                                 self._decompressor)[0]
-        if i not in self._gop:  # decode i's whole keyframe run: readers go forward
+        if i not in self._run:  # decode i's whole keyframe run: readers go forward
             keys = np.flatnonzero(self._blob.keys)
             start = int(keys[keys <= i].max()) if (keys <= i).any() else 0
-            stop = int(keys[keys > i].min()) if (keys > i).any() else t
-            self._gop = _decode_runs(self._blob, self.fmt, np.arange(start, stop))
-        return self._gop[i].copy()
-
+            stop = int(keys[keys > i].min()) if (keys > i).any() else len(self)
+            self._run = _decode_runs(self._blob, self.fmt, np.arange(start, stop))
+        return self._run[i].copy()
 
 def _decode_into(blob: _Blob, fmt: str, idx: np.ndarray, out: np.ndarray, at: np.ndarray,
                  decompressor: Optional["zstandard.ZstdDecompressor"] = None) -> np.ndarray:

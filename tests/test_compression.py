@@ -8,7 +8,7 @@ from scipy import stats
 from conftest import psnr
 from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, compression, fps_filter, recompress
 from dfaug.compression import DEFAULT_TAIL, DEFAULT_WARMUP, plan_encode, x264_encoder
-from dfaug.storage import LazyFrames, encode_frames
+from dfaug.storage import StoredFrames, encode_frames
 
 # ---------------------------------------------------------------- fps reduction
 
@@ -280,8 +280,8 @@ def test_early_stop_is_bit_identical_on_random_recipe_draws(carphone):
         assert np.array_equal(out.frames, expected), params
 
 
-class CountingLazyFrames(LazyFrames):
-    """LazyFrames that note which frames were read one at a time."""
+class CountingStoredFrames(StoredFrames):
+    """StoredFrames that note which frames were read one at a time."""
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -298,7 +298,7 @@ class CountingLazyFrames(LazyFrames):
 def test_lazily_decoded_clips_give_the_same_frames_and_decode_only_what_x264_takes(
         carphone, carphone_distorted, params):
     arrays = [c.take(np.arange(20, 70)) for c in (carphone, carphone_distorted)]
-    lazy = [CountingLazyFrames(encode_frames(c.frames, "zstd"), "zstd") for c in arrays]
+    lazy = [CountingStoredFrames(encode_frames(c.frames, "zstd"), "zstd") for c in arrays]
     span = (9, 37)
     expected = recompress(arrays, params, span=span)
     out = recompress([Clip(f, c.pts) for f, c in zip(lazy, arrays)], params, span=span)
