@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from .clip import Clip
-from .video import (Backend, VideoDecodeError, VideoSource, _open_source, check_decoded,
-                    decode_error, register_backend)
+from .video import (SWSCALE_THREADS, Backend, VideoDecodeError, VideoSource, _open_source,
+                    check_decoded, decode_error, register_backend)
 
 # --------------------------------------------------------------------------------------
 # Colour conversion (device-agnostic torch, so it is tested on the CPU too)
@@ -275,7 +275,7 @@ def _hw_frame_to_rgb(frame, out: torch.Tensor) -> bool:
         # FFmpeg fell back to software decoding (a stream NVDEC cannot take, or no
         # NVDEC library in the driver install): the frame is in host memory,
         # converted there exactly as "pyav" does, then uploaded.
-        out.copy_(torch.from_numpy(frame.to_ndarray(format="rgb24")))
+        out.copy_(torch.from_numpy(frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)))
         return False
     sw = frame.sw_format.name if frame.sw_format is not None else None
     if sw != "nv12":

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 import zstandard
 
-from .video import LazyFrames, VideoDecodeError
+from .video import SWSCALE_THREADS, LazyFrames, VideoDecodeError
 
 FORMATS = ("png", "h264-lossless", "ffv1", "raw", "yuv420p", "zstd")
 LOSSLESS = ("png", "h264-lossless", "ffv1", "raw", "zstd")
@@ -113,7 +113,7 @@ def _codec_payloads(frames: np.ndarray, fmt: str) -> tuple[list[bytes], list[boo
         for i in range(t):
             frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
             if pix_fmt != "rgb24":
-                frame = frame.reformat(format=pix_fmt)
+                frame = frame.reformat(format=pix_fmt, threads=SWSCALE_THREADS)
             frame.pts = i
             packets += enc.encode(frame)
         packets += enc.encode(None)
@@ -193,7 +193,8 @@ def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
     elif fmt == "yuv420p":
         payloads, keys = [], [True] * t
         for f in frames:
-            yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p")
+            yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(
+                format="yuv420p", threads=SWSCALE_THREADS)
             payloads.append(b"".join(
                 np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].tobytes()
                 for p in yuv.planes))
@@ -300,7 +301,7 @@ def _decode_runs(blob: _Blob, fmt: str, needed: np.ndarray) -> dict[int, np.ndar
                     raise VideoDecodeError(f"data is corrupt: frame {i} decoded as "
                                            f"{frame.width}x{frame.height}, expected {blob.w}x{blob.h}")
                 if i in wanted:
-                    out[i] = frame.to_ndarray(format="rgb24")
+                    out[i] = frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
     except av.error.FFmpegError as e:
         raise VideoDecodeError(f"data is corrupt: {fmt} decoding failed ({e})") from e
     return out
@@ -399,7 +400,7 @@ def _decode_into(blob: _Blob, fmt: str, idx: np.ndarray, out: np.ndarray, at: np
                 dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
                 dst[:, :pw] = src[start:start + ph * pw].reshape(ph, pw)
                 start += ph * pw
-            out[at[k]] = frame.to_ndarray(format="rgb24")
+            out[at[k]] = frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
         return out
     decoded = _decode_runs(blob, fmt, np.unique(idx))
     for k, i in enumerate(idx):
