@@ -334,7 +334,6 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
     return _decode_into(blob, fmt, idx, out, at)
 
 
-
 class StoredFrames(LazyFrames):
     """A stored clip whose frames are decoded only when indexed, one at a time.
 
@@ -342,8 +341,9 @@ class StoredFrames(LazyFrames):
     so it can be a :class:`dfaug.Clip`'s frames where a reader takes frames one by
     one, as :func:`dfaug.recompress` does: each frame then goes from its decoder to
     the encoder while it is still in the CPU's cache, instead of the whole clip being
-    written to memory first and read back, and frames never asked for are never
-    decoded. Each index gives new arrays. The header is checked at once; damaged
+    written to memory first and read back (no faster, measured on two machines:
+    docs/benchmarks.md), and frames never asked for are never decoded, e.g. the tail
+    that x264 with tune zerolatency does not need. Each index gives new arrays. The header is checked at once; damaged
     frame data raises ``VideoDecodeError`` when that frame is asked for.
     """
 
@@ -365,6 +365,7 @@ class StoredFrames(LazyFrames):
             stop = int(keys[keys > i].min()) if (keys > i).any() else len(self)
             self._run = _decode_runs(self._blob, self.fmt, np.arange(start, stop))
         return self._run[i].copy()
+
 
 def _decode_into(blob: _Blob, fmt: str, idx: np.ndarray, out: np.ndarray, at: np.ndarray,
                  decompressor: Optional["zstandard.ZstdDecompressor"] = None) -> np.ndarray:
