@@ -3,12 +3,15 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
+import dfaug
 from conftest import psnr
 from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, compression, fps_filter, recompress
 from dfaug.compression import DEFAULT_TAIL, DEFAULT_WARMUP, plan_encode, x264_encoder
 from dfaug.storage import StoredFrames, encode_frames
+from dfaug.testing import media_path
 
 # ---------------------------------------------------------------- fps reduction
 
@@ -312,6 +315,17 @@ def test_lazily_decoded_clips_give_the_same_frames_and_decode_only_what_x264_tak
         assert len(lazy[0].read) == len(fed) < span[1] + 1 + DEFAULT_TAIL - (span[0] - DEFAULT_WARMUP)
     else:  # no lookahead: x264 emits every kept frame before the tail is fed
         assert len(lazy[0].read) < len(fed)
+
+
+def test_a_lazily_read_video_re_encodes_as_the_eager_one(carphone):
+    lazy = dfaug.read_video(media_path("carphone_pristine.mp4"), lazy=True)
+    assert isinstance(lazy.frames, dfaug.video.LazyFrames)
+    params = CompressionParams(20, 0.8, 30, "grain")
+    out = recompress([lazy], params, span=(30, 70))[0]
+    expected = recompress([carphone], params, span=(30, 70))[0]
+    assert np.array_equal(out.pts, expected.pts) and np.array_equal(out.frames, expected.frames)
+    with pytest.raises(ValueError, match="needs numpy frames"):
+        recompress([Clip(torch.from_numpy(carphone.frames), carphone.pts)], params)
 
 
 def test_no_params_returns_the_span_untouched(clip50):
