@@ -24,6 +24,11 @@ processes, the main process). The second is the cost of an image: it leaves out 
 idle start (fork, first batches) and tail (some workers done, the others busy) that a
 run of a few dozen pairs per worker holds and a training epoch of thousands does not,
 and equals the per-core rate of a host whose every core is busy loading.
+``--passes K``: each way reads every pair K times in a run (the shard list, and the
+recipe's folder list, repeated), so that a run is K times longer, and its idle start
+and tail K times smaller a share of it, for the cost of one set-up: the wall rate of
+a long run without K times as many pairs to build. A pair gets the same compression
+draw on every pass.
 ``--profile DIR``: after the timed runs, one more
 untimed run of ours with its first worker under cProfile, while the others load the
 other cores; the 25 costliest functions go to DIR/profile-ours-MODE.txt.
@@ -174,12 +179,16 @@ def main():
                     help="comma-separated: frame, sequence (default both)")
     ap.add_argument("--setup-procs", type=int, default=os.cpu_count(),
                     help="processes writing the shards and PNG folders before timing")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="reads of every pair in each run (longer runs, same set-up)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of each way, alternating which goes first; medians reported")
     ap.add_argument("--profile", metavar="DIR",
                     help="after the timed runs, profile worker 0 of one more run of ours "
                          "(cProfile, top 25 by own time) into DIR/profile-ours-MODE.txt")
     args = ap.parse_args()
+    if args.passes < 1 or args.repeats < 1 or args.pairs < 1:
+        ap.error("--pairs, --passes and --repeats must be positive")
     if not set(args.modes.split(",")) <= {"frame", "sequence"}:
         ap.error(f"--modes takes frame and/or sequence, got {args.modes!r}")
     if args.profile:  # before the set-up and timed runs: a bad path fails at once
@@ -215,7 +224,7 @@ def main():
                 aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
 
                 def ours(profile_to=None):
-                    ds = MeasuredPairDataset(shards, mode=mode, batch_size=4,
+                    ds = MeasuredPairDataset(shards * args.passes, mode=mode, batch_size=4,
                                              size=SIZE, augment=aug, seed=args.seed)
                     ds.profile_to = profile_to
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
@@ -230,7 +239,7 @@ def main():
                     return run(loader, count)
 
                 def recipe():
-                    ds = RecipeDataset(folders, params, mode,
+                    ds = RecipeDataset(folders * args.passes, params * args.passes, mode,
                                        RecipeAugment(aug.config) if augment else None)
                     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=args.workers,
                                                          prefetch_factor=prefetch)
@@ -249,7 +258,8 @@ def main():
                         per_cpu_s[name].append(n / cpu)
                         print(f"{mode} run {r + 1}/{args.repeats} {name}: "
                               f"{rates[name][-1]:.2f} {unit_name(mode)}/s per core, "
-                              f"{per_cpu_s[name][-1]:.2f} per CPU second",
+                              f"{per_cpu_s[name][-1]:.2f} per CPU second "
+                              f"({n} {unit_name(mode)} in {t:.1f} s)",
                               file=sys.stderr, flush=True)
                 if args.profile:
                     stage = "-device-stage" if augment else ""
@@ -259,7 +269,8 @@ def main():
                 unit = unit_name(mode)
                 rows.append({
                     "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
-                    "pairs": args.pairs, "workers": args.workers, "prefetch_factor": prefetch,
+                    "pairs": args.pairs, "passes": args.passes, "workers": args.workers,
+                    "prefetch_factor": prefetch,
                     "clip": "50x300x300",
                     "format": args.format, "repeats": args.repeats,
                     f"{unit}_per_s_per_core": {k: round(float(np.median(v)), 2)

@@ -15,7 +15,8 @@
 #                                         # of re-encoding streamed or buffered (~3 minutes)
 #   bash benchmarks/gpu_acceptance.sh 4 t # both in one call, when its limit allows: stage 4
 #                                         # takes about 6-8 minutes, t about 4 (a lent
-#                                         # machine's call ends at 10)
+#                                         # machine's call ends at 10); CORES_LIMIT=0
+#                                         # leaves bench_cores out of stage 4
 #
 # Every step has its own time limit, so one slow step cannot eat the others' time.
 # Logs and JSON lines go to $OUT (or ./gpu_out): stageN.log and stageN.jsonl.
@@ -56,7 +57,9 @@ step() {  # step SECONDS NAME CMD...: run with a limit, log its output and exit 
   local t0=$SECONDS
   setsid "$@" > >(tee -a "$LOG" | grep '^{' >> "$JSON") 2>>"$LOG" &
   local pid=$!
-  ( sleep "$limit"; kill -TERM -- "-$pid" 2>/dev/null; sleep 5; kill -KILL -- "-$pid" 2>/dev/null ) &
+  # its output goes nowhere: its sleep outlives the kill below, and held open any pipe
+  # the script's output went into (`gpu_acceptance.sh 4 | tail` waited out the limit)
+  ( sleep "$limit"; kill -TERM -- "-$pid"; sleep 5; kill -KILL -- "-$pid" ) >/dev/null 2>&1 &
   local watchdog=$!
   wait "$pid"
   local rc=$?
@@ -149,9 +152,10 @@ if [ "$stage" = 3 ]; then
 fi
 if [ "$stage" = 4 ]; then
   # Issue 4's goals on a many-core host, CPU only (the device stage excluded): workers
-  # = cores, 32 pairs per worker, 2 repeats (set-up took 50 s for 32 per worker on 16
-  # cores; 16 per worker with 3 repeats took 105 s a mode, and a third of each run was
-  # idle tail: benchmarks/sim_prefetch.py predicts 0.675 busy for that shape)
+  # = cores, 16 pairs per worker read 4 times a run, 2 repeats (set-up took 50 s for 32
+  # per worker on 16 cores; one pass of 32 per worker took 174 s in frame mode, 159 s
+  # in sequence mode, with 2 repeats; this is about 2x the timed runs for half the
+  # set-up: estimated 150-200 s in frame mode, not yet run there)
   if [ -e .cpu4/ffmpeg.xz ]; then  # the carried one first: the same ffmpeg on every host
     mkdir -p /tmp/ffbin && xz -dc .cpu4/ffmpeg.xz > /tmp/ffbin/ffmpeg && chmod +x /tmp/ffbin/ffmpeg
     export PATH=/tmp/ffbin:$PATH
@@ -165,9 +169,12 @@ if [ "$stage" = 4 ]; then
   # runs, worker 0 of one more run of ours is profiled with all cores busy
   # ($OUT/profile-ours-MODE.txt): ours lost half its per-core rate from 1 to 16 workers
   # in short runs there; the per-CPU-second figures leave their idle start and tail out
+  # --passes: every pair read 4 times a run, so a run is 64 pair reads per worker for
+  # the set-up of 16: 32 per worker in one pass still left ours idle 0.36 of the run
+  # (seventh session), and sim_prefetch puts the steady state at 0.89 busy
   for mode in frame sequence; do
     step "${LOADER_LIMIT:-220}" "bench_loader_$mode" python3 benchmarks/bench_loader.py \
-      --pairs $((${PAIRS_PER_WORKER:-32} * cores)) --workers "$cores" \
+      --pairs $((${PAIRS_PER_WORKER:-16} * cores)) --passes "${PASSES:-4}" --workers "$cores" \
       --repeats "${REPEATS:-2}" --modes "$mode" --profile "$OUT"
   done
 fi
