@@ -317,6 +317,16 @@ def test_lazily_decoded_clips_give_the_same_frames_and_decode_only_what_x264_tak
         assert len(lazy[0].read) < len(fed)
 
 
+@pytest.mark.parametrize("fmt", ["png", "h264-lossless", "ffv1", "raw"])
+def test_every_lossless_storage_format_re_encodes_lazily_as_from_arrays(clip50, fmt):
+    """h264-lossless decodes keyframe runs: frames fed forward, with some dropped."""
+    params = CompressionParams(20, 0.7, 29, "animation")
+    expected = recompress([clip50], params, span=(9, 37))[0]
+    stored = StoredFrames(encode_frames(clip50.frames, fmt), fmt)
+    out = recompress([Clip(stored, clip50.pts)], params, span=(9, 37))[0]
+    assert np.array_equal(out.frames, expected.frames)
+
+
 def test_a_lazily_read_video_re_encodes_as_the_eager_one(carphone):
     lazy = dfaug.read_video(media_path("carphone_pristine.mp4"), lazy=True)
     assert isinstance(lazy.frames, dfaug.video.LazyFrames)
