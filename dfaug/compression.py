@@ -230,9 +230,10 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
     so the kept frames are bit-identical to those of a full flush.
     """
     width, height = plan.size
-    # one swscale context for all frames of the clip: a frame's own reformat() sets
-    # up a new one each time, 0.06 of its 0.4 ms a 300x300 frame (more when scaling)
-    to_yuv = VideoReformatter()
+    # one swscale context each way for all frames of the clip: a frame's own reformat()
+    # sets up a new one each time, 0.06 of its 0.4 ms a 300x300 frame (more when
+    # scaling; and with threads=0 a new thread pool each time)
+    to_yuv, to_rgb = VideoReformatter(), VideoReformatter()
     enc = x264_encoder(params, plan.size, plan.rate, threads)
     dec = av.CodecContext.create("h264", "r")
     dec.thread_count = threads
@@ -247,7 +248,7 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
                 raise RuntimeError("the H.264 decoder returned a frame without a timestamp")
             k = frame.pts - keep.start
             if 0 <= k < len(kept):
-                kept[k] = frame.to_ndarray(format="rgb24", threads=threads)
+                kept[k] = to_rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray()
                 decoded[k] = True
 
     def send(packets) -> bool:
