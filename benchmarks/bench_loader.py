@@ -60,8 +60,8 @@ from dfaug.testing import media_path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_augment import RecipeAugment  # noqa: E402
-from bench_recompress import (cpu_model, make_pairs, recipe_way, require_ffmpeg,  # noqa: E402
-                              write_pair_shards, write_png_folders)
+from bench_recompress import (cpu_model, ffmpeg_start_ms, make_pairs, recipe_way,  # noqa: E402
+                              require_ffmpeg, write_pair_shards, write_png_folders)
 
 SIZE = (288, 224)
 STAGE_CHOICES = {"excluded": [False], "workers": [True], "both": [False, True]}
@@ -285,6 +285,7 @@ def main():
                                        "png": png_bytes // args.pairs},
                     "ours_worker_private_mb": peak_private[0] and round(peak_private[0]),
                     "cpu": cpu_model(), "cores": os.cpu_count(), "ffmpeg": ffmpeg_version,
+                    "ffmpeg_start_ms": ffmpeg_start_ms(),
                     # peaks so far; the set-up (decoded video, PNG writing) is in "main"
                     "peak_rss_mb": {
                         "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,

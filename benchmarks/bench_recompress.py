@@ -21,6 +21,13 @@ default), taken as 30 fps; the fake of each pair is the same window with its
 centre blurred and tinted. Parameters: the recipe's distribution, re-encoding draws
 only (a "no re-encode" draw costs neither way anything here).
 
+The recipe's way starts four ffmpeg processes for a re-encoded pair, so its rate
+depends on how fast the ``ffmpeg`` on PATH starts: Debian 12's (5.1.9, linked to
+about 215 shared libraries) takes 115 ms to print its version, a static build (7.0.2)
+2 ms, and the recipe's way ran 1.5x faster with the static one on dev-cpu. The JSON
+line gives that start time (``ffmpeg_start_ms``) beside the version: compare ratios
+only between runs with the same ffmpeg.
+
     python benchmarks/bench_recompress.py --pairs 40
 Prints one JSON line.
 """
@@ -184,6 +191,17 @@ def require_ffmpeg() -> str:
                           text=True).stdout.split("\n")[0]
 
 
+def ffmpeg_start_ms(runs: int = 7) -> float:
+    """Median milliseconds for ``ffmpeg -version``: the start-up every ffmpeg process of
+    the recipe's way pays (dynamic linking, mostly)."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(["ffmpeg", "-version"], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times)) * 1e3, 1)
+
+
 def cpu_model() -> str:
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -262,7 +280,7 @@ def main():
                                     for m, f in floor.items()},
         "warmup": dfaug.compression.DEFAULT_WARMUP, "tail": dfaug.compression.DEFAULT_TAIL,
         "cpu": cpu_model(), "av": av.__version__,
-        "ffmpeg": ffmpeg,
+        "ffmpeg": ffmpeg, "ffmpeg_start_ms": ffmpeg_start_ms(),
     }
     print(json.dumps(row))
 
