@@ -134,10 +134,10 @@ if [ "$stage" = d ]; then
   done
 fi
 if [ "$stage" = r ]; then
-  # Re-encoding alone, one pinned core, ours against the recipe's way (the carried
-  # static ffmpeg 7.0.2): on dev-cpu 3.7x in frame mode; on the Xeon the loader's ratio
-  # is lower (2.57x per CPU second against about 2.9x). Ours with x264's default cap
-  # (no AVX-512) and with none, to tell the builds' and the cap's parts apart.
+  # Re-encoding alone, one pinned core, ours against the recipe's way with the carried
+  # static ffmpeg 7.0.2: on dev-cpu 2.5x (frame span) and 4.4x (sequence span) against
+  # this build (3.7x / 6.7x against Debian's, which starts 50x slower). Ours with x264's
+  # default cap (no AVX-512) and with none: what the cap costs on an AVX-512 host.
   use_carried_ffmpeg
   { command -v ffmpeg && ffmpeg -version | head -1; } 2>&1 | tee -a "$LOG"
   step 150 bench_recompress python3 benchmarks/bench_recompress.py --pairs "${RE_PAIRS:-30}"
