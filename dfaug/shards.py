@@ -45,27 +45,25 @@ class PairRecord:
         """Decode frames of ``member`` (``"real"`` or ``"fake"``), only ``indices`` if given;
         ``out``: a whole-clip buffer to fill at the frames' own indices (see
         :func:`dfaug.storage.decode_frames`)."""
-        if member not in ("real", "fake"):
-            raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
-        data = self.real if member == "real" else self.fake
-        frames = storage.decode_frames(data, self.meta["format"], indices, out=out)
-        h, w = self.meta["height"], self.meta["width"]
-        if frames.shape[1:] != (h, w, 3):
-            raise ValueError(f"{self.key}.{member}: frames {frames.shape[1:]} do not match the "
-                             f"metadata's {h}x{w}")
-        return frames
+        frames = storage.decode_frames(self._data(member), self.meta["format"], indices, out=out)
+        return self._checked(member, frames)
 
     def lazy_frames(self, member: str) -> storage.StoredFrames:
         """``member``'s frames, decoded only when indexed (:class:`dfaug.storage.StoredFrames`),
         e.g. ``Clip(record.lazy_frames("real"), record.pts)`` for :func:`dfaug.recompress`."""
+        return self._checked(member, storage.StoredFrames(self._data(member), self.meta["format"]))
+
+    def _data(self, member: str) -> bytes:
         if member not in ("real", "fake"):
             raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
-        frames = storage.StoredFrames(self.real if member == "real" else self.fake,
-                                      self.meta["format"])
+        return self.real if member == "real" else self.fake
+
+    def _checked(self, member: str, frames):
+        """``frames``, if their size is the metadata's; a clear ValueError otherwise."""
         h, w = self.meta["height"], self.meta["width"]
-        if frames.shape[1:3] != (h, w):
-            raise ValueError(f"{self.key}.{member}: frames {frames.shape[1:]} do not match the "
-                             f"metadata's {h}x{w}")
+        if tuple(frames.shape[1:]) != (h, w, 3):
+            raise ValueError(f"{self.key}.{member}: frames {tuple(frames.shape[1:])} do not match "
+                             f"the metadata's {h}x{w}")
         return frames
 
     def clips(self, indices=None) -> tuple[Clip, Clip]:

@@ -339,12 +339,11 @@ class StoredFrames(LazyFrames):
 
     Indexes like the decoded (T, H, W, 3) uint8 clip (see :class:`dfaug.video.LazyFrames`),
     so it can be a :class:`dfaug.Clip`'s frames where a reader takes frames one by
-    one, as :func:`dfaug.recompress` does: each frame then goes from its decoder to
-    the encoder while it is still in the CPU's cache, instead of the whole clip being
-    written to memory first and read back (no faster, measured on two machines:
-    docs/benchmarks.md), and frames never asked for are never decoded, e.g. the tail
-    that x264 with tune zerolatency does not need. Each index gives new arrays. The header is checked at once; damaged
-    frame data raises ``VideoDecodeError`` when that frame is asked for.
+    one, as :func:`dfaug.recompress` does. Frames never asked for are never decoded
+    (e.g. the tail that x264 with tune zerolatency does not need), and no whole-clip
+    buffer is filled; in speed it measured the same as decoding first, on two
+    machines (docs/benchmarks.md). Each index gives new arrays. The header is checked
+    at once; damaged frame data raises ``VideoDecodeError`` when that frame is read.
     """
 
     def __init__(self, data, fmt: str):
