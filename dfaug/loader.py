@@ -150,18 +150,20 @@ class PairDataset(torch.utils.data.IterableDataset):
         return self.rank * workers + worker, self.world_size * workers
 
     def _records(self, split: int, n_splits: int) -> Iterator:
+        """This split's records, read lazily: the shuffle buffer holds metadata and
+        where the frames lie, and a pair's bytes are read when it is made."""
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
         shards = [self.shards[i] for i in order]
         if len(shards) >= n_splits:
             for path in shards[split::n_splits]:
-                yield from read_shard(path)
+                yield from read_shard(path, lazy=True)
         else:
             if split == 0 and self.epoch == 0:
                 log.warning("%d shards for %d loader splits: every split reads every shard; "
                             "write more, smaller shards", len(shards), n_splits)
             n = 0
             for path in shards:
-                for record in read_shard(path):
+                for record in read_shard(path, lazy=True):
                     if n % n_splits == split:
                         yield record
                     n += 1
@@ -230,7 +232,7 @@ class PairDataset(torch.utils.data.IterableDataset):
                 return
             try:
                 batch.append((record.key, self.make_pair(record)))
-            except (ValueError, VideoDecodeError, KeyError, RuntimeError) as e:
+            except (ValueError, VideoDecodeError, KeyError, RuntimeError, OSError) as e:
                 skipped.append((record.shard, record.key, str(e)))
                 log.warning("skipped pair %s: %s", record.key, e)
 

@@ -17,7 +17,7 @@ import json
 import os
 import tarfile
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import numpy as np
 
@@ -27,14 +27,43 @@ from .clip import Clip
 DEFAULT_FORMAT = "zstd"  # docs/storage.md: cheapest lossless decode per sample, and small
 
 
+@dataclass(frozen=True)
+class ShardMember:
+    """Where one member's bytes lie in a shard file, to be read when they are needed
+    (:func:`read_shard` with ``lazy=True``)."""
+
+    path: str
+    offset: int
+    size: int
+    mtime_ns: int  # the file's modification time when it was indexed
+
+    def read(self) -> bytes:
+        """The member's bytes; a ValueError if the file was modified since it was
+        indexed (its bytes may no longer be this member's, or this pair's)."""
+        with open(self.path, "rb") as f:
+            if os.fstat(f.fileno()).st_mtime_ns != self.mtime_ns:
+                raise ValueError(f"{self.path} changed after it was indexed: its member at "
+                                 f"byte {self.offset} may not be the one indexed")
+            f.seek(self.offset)
+            data = f.read(self.size)
+        if len(data) != self.size:
+            raise ValueError(f"{self.path} changed after it was indexed: the member at byte "
+                             f"{self.offset} is cut short ({len(data)} of {self.size} bytes)")
+        return data
+
+
 @dataclass
 class PairRecord:
-    """A pair as stored: metadata decoded, frames still encoded (decode what you need)."""
+    """A pair as stored: metadata decoded, frames still encoded (decode what you need).
+
+    ``real`` / ``fake``: the members' stored bytes, or where they lie in the shard
+    (:class:`ShardMember`) when the record was read lazily; decoding reads them then.
+    """
 
     key: str
     meta: dict
-    real: bytes
-    fake: bytes
+    real: Union[bytes, ShardMember]
+    fake: Union[bytes, ShardMember]
     shard: str = ""
 
     @property
@@ -56,7 +85,8 @@ class PairRecord:
     def _data(self, member: str) -> bytes:
         if member not in ("real", "fake"):
             raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
-        return self.real if member == "real" else self.fake
+        data = self.real if member == "real" else self.fake
+        return data.read() if isinstance(data, ShardMember) else data
 
     def _checked(self, member: str, frames):
         """``frames``, if their size is the metadata's; a clear ValueError otherwise."""
@@ -181,13 +211,17 @@ class BadSample:
     reason: str
 
 
-def read_shard(path: str) -> Iterator["PairRecord | BadSample"]:
+def read_shard(path: str, *, lazy: bool = False) -> Iterator["PairRecord | BadSample"]:
     """Stream the pairs of one shard in order.
 
     A sample missing a member or with unreadable metadata comes out as a
     :class:`BadSample`; so does a truncated or corrupt tar, after the samples before
     the damage, and a tar cut between two samples (it lacks the end-of-archive
     block). Frames are decoded later, by :meth:`PairRecord.frames`.
+
+    ``lazy``: read only the metadata now; a record's frame members stay in the file
+    (:class:`ShardMember`) until they are decoded. A record then costs a few kB instead
+    of the pair's bytes, which is what lets a loader's shuffle buffer hold many.
     """
     # Random-access mode ("r:"), not stream mode ("r|"): a member is read from the file
     # straight into its bytes, where stream mode copies every member three to four
@@ -198,8 +232,9 @@ def read_shard(path: str) -> Iterator["PairRecord | BadSample"]:
         yield BadSample(path, None, f"not a readable tar shard ({e})")
         return
     with tar:
-        group: dict[str, bytes] = {}
+        group: dict = {}
         current = None
+        stat = os.fstat(tar.fileobj.fileno())
         try:
             for info in tar:
                 if not info.isfile():
@@ -209,7 +244,13 @@ def read_shard(path: str) -> Iterator["PairRecord | BadSample"]:
                     yield _record(path, current, group)
                     group = {}
                 current = key
-                group[suffix] = tar.extractfile(info).read()
+                if not lazy or suffix == "json":
+                    group[suffix] = tar.extractfile(info).read()
+                elif info.offset_data + info.size > stat.st_size:  # what read() would find
+                    raise tarfile.ReadError(f"{info.name} runs past the end of the file")
+                else:
+                    group[suffix] = ShardMember(path, info.offset_data, info.size,
+                                                stat.st_mtime_ns)
         except (tarfile.TarError, OSError, EOFError) as e:
             yield BadSample(path, current, f"truncated or corrupt tar ({e})")
             return

@@ -8,7 +8,7 @@ from dfaug import Clip, CompressionParams, CompressionSampler
 from dfaug.compression import fps_filter, plan_encode
 from dfaug.loader import PairDataset, PairLoader, encode_span
 from dfaug.sampling import nearest, nearest_indices, recipe_times
-from dfaug.shards import PairShardWriter
+from dfaug.shards import PairShardWriter, ShardMember
 from pairs import real_pairs
 from test_shards import corrupt_member
 
@@ -129,6 +129,35 @@ def test_a_corrupted_member_is_skipped_and_counted(shard_dir, tmp_path, caplog):
     (shard, key, reason), = loader.skipped
     assert shard.endswith("pairs-001.tar") and key == "carphone002"
     assert "carphone002" in caplog.text
+
+
+def test_the_shuffle_buffer_holds_no_frames_and_a_shard_gone_later_is_skipped(shard_dir, tmp_path):
+    """Records are read lazily, so the buffer holds metadata only; a shard cut short or
+    removed after its records were buffered costs those pairs (skipped and counted),
+    not the epoch."""
+    import shutil
+    for p in shard_dir.glob("*.tar"):
+        shutil.copy(p, tmp_path / p.name)
+    ds = PairDataset(str(tmp_path / "*.tar"), mode="sequence", batch_size=1, compression=None,
+                     size=(64, 56), shuffle_buffer=100)
+    records = list(ds._records(0, 1))
+    assert len(records) == 10
+    assert all(isinstance(r.real, ShardMember) and isinstance(r.fake, ShardMember)
+               for r in records)
+    batches = iter(ds)
+    first = next(batches)  # every record is buffered before the first pair is made
+    assert len(first.keys) == 1 and first.pairs.shape == (1, 2, 7, 3, 64, 56)
+    cut, gone = sorted(tmp_path.glob("*.tar"))[:2]
+    cut.write_bytes(cut.read_bytes()[:1024])
+    gone.unlink()
+    rest = list(batches)
+    skipped = [s for b in rest for s in b.skipped]
+    made = [k for b in rest for k in b.keys]
+    lost = {r.key for r in records if r.shard in (str(cut), str(gone))} - set(first.keys)
+    assert {key for _, key, _ in skipped} == lost and len(skipped) == len(lost) >= 3
+    assert set(made) | set(first.keys) | lost == ALL_KEYS and len(made) == 9 - len(lost)
+    assert any("changed after it was indexed" in why for _, _, why in skipped)
+    assert any("No such file" in why for _, _, why in skipped)
 
 
 @pytest.mark.parametrize("stop_after", [1, 3])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dfaug import Clip
-from dfaug.shards import BadSample, PairRecord, PairShardWriter, read_shard
+from dfaug.shards import BadSample, PairRecord, PairShardWriter, ShardMember, read_shard
 from pairs import real_pairs
 
 
@@ -133,11 +133,12 @@ def corrupt_member(path: str, member_suffix: str) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def test_broken_samples_are_reported_not_raised(tmp_path, pairs):
+@pytest.mark.parametrize("lazy", [False, True])
+def test_broken_samples_are_reported_not_raised(tmp_path, pairs, lazy):
     shard = write(tmp_path, pairs[:3])[0]
     fmt = next(read_shard(shard)).meta["format"]
     corrupt_member(shard, f".real.{fmt}")
-    first, *rest = list(read_shard(shard))
+    first, *rest = list(read_shard(shard, lazy=lazy))
     with pytest.raises(ValueError):
         first.frames("real")
     assert np.array_equal(rest[0].frames("real"), pairs[1][1].frames)
@@ -145,7 +146,7 @@ def test_broken_samples_are_reported_not_raised(tmp_path, pairs):
     data = open(shard, "rb").read()
     truncated = tmp_path / "truncated.tar"
     truncated.write_bytes(data[: int(len(data) * 0.6)])
-    out = list(read_shard(str(truncated)))
+    out = list(read_shard(str(truncated), lazy=lazy))
     assert isinstance(out[-1], BadSample) and "truncated" in out[-1].reason
     assert all(isinstance(r, PairRecord) for r in out[:-1])
 
@@ -157,11 +158,40 @@ def test_broken_samples_are_reported_not_raised(tmp_path, pairs):
                            for m in tar.getmembers() if m.name.startswith(first_key + "."))
     between = tmp_path / "between.tar"
     between.write_bytes(data[:end_of_first])
-    out = list(read_shard(str(between)))
+    out = list(read_shard(str(between), lazy=lazy))
     assert [type(r) for r in out] == [PairRecord, BadSample]
     assert out[0].key == first_key and "end-of-archive" in out[1].reason
 
     garbage = tmp_path / "garbage.tar"
     garbage.write_bytes(b"not a tar at all" * 100)
-    (bad,) = list(read_shard(str(garbage)))
+    (bad,) = list(read_shard(str(garbage), lazy=lazy))
     assert isinstance(bad, BadSample)
+
+
+def test_a_lazy_record_reads_its_frames_only_when_they_are_decoded(tmp_path, pairs):
+    shard = write(tmp_path, pairs[:3])[0]
+    eager, lazy = list(read_shard(shard)), list(read_shard(shard, lazy=True))
+    assert [r.key for r in lazy] == [r.key for r in eager]
+    for e, r in zip(eager, lazy):
+        assert r.meta == e.meta and r.shard == e.shard == shard
+        assert isinstance(r.real, ShardMember) and isinstance(r.fake, ShardMember)
+        assert r.real.read() == e.real and r.fake.read() == e.fake
+        assert np.array_equal(r.frames("fake", [1, 3]), e.frames("fake", [1, 3]))
+        assert np.array_equal(r.lazy_frames("real")[2], e.frames("real", [2])[0])
+
+    # the shard changes after it was indexed: a clear error when the pair is decoded,
+    # whether it was cut short or rewritten with members at the same places
+    data = open(shard, "rb").read()
+    with open(shard, "wb") as f:
+        f.write(data[:lazy[-1].fake.offset + 100])
+    indexed = lazy[-1].fake.mtime_ns
+    os.utime(shard, ns=(indexed, indexed + 10**9))  # as a later write would (clocks are coarse)
+    with pytest.raises(ValueError, match="changed after it was indexed"):
+        lazy[0].frames("real")
+    os.utime(shard, ns=(indexed, indexed))  # the same time again: the bytes are checked
+    assert np.array_equal(lazy[0].frames("real"), eager[0].frames("real"))
+    with pytest.raises(ValueError, match="cut short"):
+        lazy[-1].frames("fake")
+    os.remove(shard)
+    with pytest.raises(FileNotFoundError):
+        lazy[0].frames("real")
