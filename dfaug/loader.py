@@ -98,14 +98,16 @@ class PairDataset(torch.utils.data.IterableDataset):
     1/15 s apart). ``size``: (H, W) the members are brought to (covering, centre cut).
     ``compression``: a CompressionSampler, or None for no re-encoding.
     ``augment``: a PairAugment (or preset name) to run in the worker (CPU training);
-    None hands uint8 pairs to the main process. ``rank``/``world_size``: default to
-    torch.distributed's when it is initialised.
+    None hands uint8 pairs to the main process. ``shuffle_buffer``: records mixed
+    within a split; they hold no frames, so it costs a few kB a record and about
+    0.3 ms each to index (benchmarks/sim_shuffle.py says why 1024).
+    ``rank``/``world_size``: default to torch.distributed's when it is initialised.
     """
 
     def __init__(self, shards, *, mode: str = "frame", batch_size: int = 8,
                  size: tuple[int, int] = (288, 224),
                  compression: Optional[CompressionSampler] = CompressionSampler(),
-                 augment: Union[PairAugment, str, None] = None, shuffle_buffer: int = 64,
+                 augment: Union[PairAugment, str, None] = None, shuffle_buffer: int = 1024,
                  seed: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
                  drop_last: bool = False):
         if mode not in MODES:

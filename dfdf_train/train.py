@@ -66,7 +66,7 @@ class TrainConfig:
     input_size: Optional[tuple] = None
     compression: bool = True
     workers: Optional[int] = None
-    shuffle_buffer: int = 64
+    shuffle_buffer: int = 1024
     precision: str = "auto"
     channels_last: Optional[bool] = None
     device: str = "auto"
@@ -174,7 +174,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("machine")
     g.add_argument("--workers", type=int, default=S,
                    help="loader worker processes per process (default: CPU cores / processes)")
-    g.add_argument("--shuffle-buffer", type=int, default=S, help=f"pairs (default {d.shuffle_buffer})")
+    g.add_argument("--shuffle-buffer", type=int, default=S,
+                   help="pairs mixed within each loader split; a buffered pair holds no frames, "
+                   f"so a large one is cheap (default {d.shuffle_buffer})")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], default=S)
     g.add_argument("--precision", choices=PRECISIONS, default=S,
                    help="auto: bf16 autocast on GPUs that have it, else fp16; fp32 on CPU")

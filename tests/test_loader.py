@@ -261,3 +261,21 @@ def test_cuda_loader_augments_on_the_gpu(shard_dir):
     assert loader.dataset.augment is None          # workers hand over uint8 pairs
     x, y = next(iter(loader))
     assert x.is_cuda and y.is_cuda and x.shape == (16, 3, 224, 192)
+
+
+def test_the_default_shuffle_buffer_mixes_a_real_videos_pairs_apart():
+    """benchmarks/sim_shuffle.py drives PairDataset's own dealing and buffer; on shards
+    in preprocess's order (a real video's pairs one after another) the default
+    buffer gives batches of mostly distinct real videos, a 1-pair buffer does not."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "sim_shuffle.py")
+    spec = importlib.util.spec_from_file_location("sim_shuffle", path)
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    shards = sim.synthetic_shards(400, 64, np.random.default_rng(0))
+    default = PairDataset.__init__.__kwdefaults__["shuffle_buffer"]
+    assert default == 1024
+    unshuffled = sim.distinct_per_batch(shards, 1, batch_size=8, splits=4, seed=0)
+    mixed = sim.distinct_per_batch(shards, default, batch_size=8, splits=4, seed=0)
+    assert unshuffled < 3 and mixed > 7.5
