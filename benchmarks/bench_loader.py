@@ -184,6 +184,9 @@ def main():
                          "build starts 50x faster than Debian's and is the fairer baseline")
     ap.add_argument("--passes", type=int, default=1,
                     help="reads of every pair in each run (longer runs, same set-up)")
+    ap.add_argument("--shuffle-buffer", type=int,
+                    default=PairDataset.__init__.__kwdefaults__["shuffle_buffer"],
+                    help="our loader's shuffle buffer, in pairs (default: PairDataset's, %(default)s)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs of each way, alternating which goes first; medians reported")
     ap.add_argument("--profile", metavar="DIR",
@@ -228,7 +231,8 @@ def main():
 
                 def ours(profile_to=None):
                     ds = MeasuredPairDataset(shards * args.passes, mode=mode, batch_size=4,
-                                             size=SIZE, augment=aug, seed=args.seed)
+                                             size=SIZE, augment=aug, seed=args.seed,
+                                             shuffle_buffer=args.shuffle_buffer)
                     ds.profile_to = profile_to
                     loader = torch.utils.data.DataLoader(ds, batch_size=None,
                                                          num_workers=args.workers,
@@ -273,7 +277,7 @@ def main():
                 rows.append({
                     "bench": "loader", "mode": mode, "device_stage_in_workers": augment,
                     "pairs": args.pairs, "passes": args.passes, "workers": args.workers,
-                    "prefetch_factor": prefetch,
+                    "prefetch_factor": prefetch, "shuffle_buffer": args.shuffle_buffer,
                     "clip": "50x300x300",
                     "format": args.format, "repeats": args.repeats,
                     f"{unit}_per_s_per_core": {k: round(float(np.median(v)), 2)
