@@ -23,7 +23,9 @@ whole run, and per CPU second of the loader's processes (workers, the recipe's f
 processes, the main process). The second is the cost of an image: it leaves out the
 idle start (fork, first batches) and tail (some workers done, the others busy) that a
 run of a few dozen pairs per worker holds and a training epoch of thousands does not,
-and equals the per-core rate of a host whose every core is busy loading.
+and equals the per-core rate of a host whose every core is busy loading. Also: a
+worker's peak private memory, and the bytes ours read per pair (shard indexes and
+the frames decoded; ``rchar`` of /proc/self/io), which is what storage must deliver.
 ``--passes K``: each way reads every pair K times in a run (the shard list, and the
 recipe's folder list, repeated), so that a run is K times longer, and its idle start
 and tail K times smaller a share of it, for the cost of one set-up: the wall rate of
@@ -112,9 +114,20 @@ def private_mb() -> float:
     return kb / 1024
 
 
+def bytes_read() -> int:
+    """Bytes this process has read through read(2) and its kin (``rchar`` of
+    /proc/self/io: from the page cache or the disk alike); -1 where there is no such file."""
+    try:
+        with open("/proc/self/io") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("rchar:"))
+    except (OSError, StopIteration):
+        return -1
+
+
 class MeasuredPairDataset(PairDataset):
     """PairDataset whose batches carry the worker's private memory, read on every 8th
-    batch and the first (reading /proc costs ~15 ms: not on every batch of the timing).
+    batch and the first (reading /proc costs ~15 ms: not on every batch of the timing),
+    and the bytes the worker has read so far (cheap: every batch).
     With ``profile_to`` set, worker 0 runs under cProfile and writes its top functions
     there when its split is done."""
 
@@ -126,9 +139,11 @@ class MeasuredPairDataset(PairDataset):
         if self.profile_to and (info is None or info.id == 0):
             profiler = cProfile.Profile()
             profiler.enable()
+        start = bytes_read()
         try:
             for n, batch in enumerate(super().__iter__()):
                 batch.private_mb = private_mb() if n % 8 == 0 else float("nan")
+                batch.bytes_read = bytes_read() - start if start >= 0 else -1
                 yield batch
         finally:
             if profiler is not None:
@@ -242,6 +257,8 @@ def main():
                     def count(batch):
                         if batch.private_mb == batch.private_mb:  # not NaN (no /proc)
                             peak_private[0] = max(peak_private[0] or 0, batch.private_mb)
+                        if batch.bytes_read >= 0:  # a split's running total
+                            read[batch.split] = max(read.get(batch.split, 0), batch.bytes_read)
                         return len(batch.keys) * images_per_pair
                     return run(loader, count)
 
@@ -257,6 +274,7 @@ def main():
                 rates = {"ours": [], "recipe": []}
                 per_cpu_s = {"ours": [], "recipe": []}
                 peak_private = [None]
+                read: dict = {}  # bytes each worker read (last run of ours)
                 for r in range(args.repeats):
                     for name, way in ((("ours", ours), ("recipe", recipe)) if r % 2 == 0
                                       else (("recipe", recipe), ("ours", ours))):
@@ -291,6 +309,9 @@ def main():
                     "bytes_per_pair": {"shards": shard_bytes // args.pairs,
                                        "png": png_bytes // args.pairs},
                     "ours_worker_private_mb": peak_private[0] and round(peak_private[0]),
+                    # all its workers read: shard indexes and the members' frames
+                    "ours_read_bytes_per_pair": (sum(read.values()) // (args.pairs * args.passes)
+                                                 if read else None),
                     "cpu": cpu_model(), "cores": os.cpu_count(), "ffmpeg": ffmpeg_version,
                     "ffmpeg_start_ms": ffmpeg_start_ms(),
                     # peaks so far; the set-up (decoded video, PNG writing) is in "main"

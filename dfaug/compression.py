@@ -234,6 +234,8 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
     # sets up a new one each time, 0.06 of its 0.4 ms a 300x300 frame (more when
     # scaling; and with threads=0 a new thread pool each time)
     to_yuv, to_rgb = VideoReformatter(), VideoReformatter()
+    if isinstance(frames, LazyFrames):
+        frames.prefetch(plan.indices)
     enc = x264_encoder(params, plan.size, plan.rate, threads)
     dec = av.CodecContext.create("h264", "r")
     dec.thread_count = threads

@@ -40,16 +40,40 @@ class ShardMember:
     def read(self) -> bytes:
         """The member's bytes; a ValueError if the file was modified since it was
         indexed (its bytes may no longer be this member's, or this pair's)."""
+        return self.read_ranges([(0, self.size)])[0]
+
+    def read_ranges(self, ranges) -> list[bytes]:
+        """The bytes of each (start, stop) range of the member (offsets within it), in
+        one opening of the file; the same checks as :meth:`read`. Storage reads a
+        clip's header and then only the frames it decodes this way."""
+        ranges = [(int(a), int(b)) for a, b in ranges]
+        if any(not 0 <= a <= b <= self.size for a, b in ranges):
+            raise ValueError(f"ranges must lie within the member's {self.size} bytes, "
+                             f"got {ranges}")
         with open(self.path, "rb") as f:
             if os.fstat(f.fileno()).st_mtime_ns != self.mtime_ns:
                 raise ValueError(f"{self.path} changed after it was indexed: its member at "
                                  f"byte {self.offset} may not be the one indexed")
-            f.seek(self.offset)
-            data = f.read(self.size)
-        if len(data) != self.size:
-            raise ValueError(f"{self.path} changed after it was indexed: the member at byte "
-                             f"{self.offset} is cut short ({len(data)} of {self.size} bytes)")
-        return data
+            out = [_pread(f.fileno(), b - a, self.offset + a) for a, b in ranges]
+        for (a, b), data in zip(ranges, out):
+            if len(data) != b - a:
+                raise ValueError(f"{self.path} changed after it was indexed: the member at "
+                                 f"byte {self.offset} is cut short ({self.offset + a + len(data)} "
+                                 f"of the {self.offset + b} bytes it needs)")
+        return out
+
+
+def _pread(fd: int, size: int, at: int) -> bytes:
+    """``size`` bytes at ``at``, fewer only at the end of the file (a read may return
+    less than asked, e.g. on network file systems)."""
+    parts = []
+    while size > 0:
+        part = os.pread(fd, size, at)
+        if not part:
+            break
+        parts.append(part)
+        size, at = size - len(part), at + len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @dataclass
@@ -82,11 +106,12 @@ class PairRecord:
         e.g. ``Clip(record.lazy_frames("real"), record.pts)`` for :func:`dfaug.recompress`."""
         return self._checked(member, storage.StoredFrames(self._data(member), self.meta["format"]))
 
-    def _data(self, member: str) -> bytes:
+    def _data(self, member: str) -> Union[bytes, ShardMember]:
+        """The member's bytes, or where they lie: storage then reads only the frames
+        it decodes."""
         if member not in ("real", "fake"):
             raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
-        data = self.real if member == "real" else self.fake
-        return data.read() if isinstance(data, ShardMember) else data
+        return self.real if member == "real" else self.fake
 
     def _checked(self, member: str, frames):
         """``frames``, if their size is the metadata's; a clear ValueError otherwise."""

@@ -207,41 +207,91 @@ def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
 
 
 class _Blob:
-    """Parsed header of an encoded clip; payloads are checked only when read."""
+    """Parsed header of an encoded clip; payloads are checked only when read.
+
+    ``data``: the clip's bytes, or a file range that reads its own (anything with
+    ``size`` and ``read_ranges([(start, stop), ...]) -> list[bytes]``, such as
+    :class:`dfaug.shards.ShardMember`). From a file range only the header is read
+    at once, and then just the frames asked for (:meth:`load`).
+    """
+
+    _PREFIX = 4096  # one read holds the header of a clip of up to ~450 frames
 
     def __init__(self, data, fmt: str):
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ValueError(f"data must be bytes, got {type(data).__name__}")
-        self.data = memoryview(data).cast("B")
-        if len(self.data) < _HEADER.size:
-            raise VideoDecodeError(f"data is truncated: {len(self.data)} bytes, no clip header")
-        magic, version, code, _, self.t, self.h, self.w, n_extra = _HEADER.unpack_from(self.data)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            view = memoryview(data).cast("B")
+            self.size, self._ranges, head = len(view), None, view
+        elif hasattr(data, "read_ranges") and hasattr(data, "size"):
+            self.size, self._ranges = int(data.size), data.read_ranges
+            head = memoryview(self._read(0, min(self.size, self._PREFIX)))
+        else:
+            raise ValueError(f"data must be bytes or a file range such as a ShardMember, "
+                             f"got {type(data).__name__}")
+        if len(head) < _HEADER.size:
+            raise VideoDecodeError(f"data is truncated: {len(head)} bytes, no clip header")
+        magic, version, code, _, self.t, self.h, self.w, n_extra = _HEADER.unpack_from(head)
         if magic != _MAGIC or version != _VERSION:
             raise VideoDecodeError("data is not an encoded clip (bad magic or version)")
         stored = FORMATS[code] if code < len(FORMATS) else f"<code {code}>"
         if stored != fmt:
             raise ValueError(f"fmt is {fmt!r} but data holds a {stored!r} clip")
         table_end = _HEADER.size + self.t * _ENTRY.size
-        if len(self.data) < table_end + _CRC.size:
+        extra_start = table_end + _CRC.size
+        if self._ranges is not None and len(head) < min(self.size, extra_start + n_extra):
+            head = memoryview(self._read(0, min(self.size, extra_start + n_extra)))
+        if len(head) < extra_start:
             raise VideoDecodeError("data is truncated inside the frame table")
-        if zlib.crc32(self.data[:table_end]) != _CRC.unpack_from(self.data, table_end)[0]:
+        if zlib.crc32(head[:table_end]) != _CRC.unpack_from(head, table_end)[0]:
             raise VideoDecodeError("data is corrupt: clip header checksum mismatch")
-        entries = [_ENTRY.unpack_from(self.data, _HEADER.size + i * _ENTRY.size)
+        entries = [_ENTRY.unpack_from(head, _HEADER.size + i * _ENTRY.size)
                    for i in range(self.t)]
         self.lengths = np.array([e[0] for e in entries], np.int64)
         self.crcs = [e[1] for e in entries]
         self.keys = np.array([bool(e[2] & _KEY) for e in entries])
-        extra_start = table_end + _CRC.size
-        self.extradata = bytes(self.data[extra_start:extra_start + n_extra])
+        self.extradata = bytes(head[extra_start:extra_start + n_extra])
         self.offsets = extra_start + n_extra + np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
         end = extra_start + n_extra + int(self.lengths.sum())
-        if len(self.data) != end:
+        if self.size != end:
             raise VideoDecodeError(
-                f"data is {'truncated' if len(self.data) < end else 'too long'}: "
-                f"{len(self.data)} bytes, the header describes {end}")
+                f"data is {'truncated' if self.size < end else 'too long'}: "
+                f"{self.size} bytes, the header describes {end}")
+        # the payloads' bytes: all of them in memory, or those loaded from the file range
+        self._payloads: dict[int, memoryview] = {}
+        self._view = head if self._ranges is None else None
+
+    def _read(self, start: int, stop: int) -> bytes:
+        return self._ranges([(start, stop)])[0]
+
+    def load(self, indices) -> None:
+        """Read the payloads of frames ``indices`` from the file range, one read per
+        run of consecutive frames (their payloads lie back to back); a no-op for
+        bytes in memory and for frames already read."""
+        if self._ranges is None:
+            return
+        todo = sorted({int(i) for i in indices} - self._payloads.keys())
+        if not todo:
+            return
+        runs: list[list[int]] = []
+        for i in todo:
+            if runs and runs[-1][-1] == i - 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        spans = [(int(self.offsets[r[0]]), int(self.offsets[r[-1]] + self.lengths[r[-1]]))
+                 for r in runs]
+        for run, (start, _), data in zip(runs, spans, self._ranges(spans)):
+            view = memoryview(data)
+            for i in run:
+                at = int(self.offsets[i]) - start
+                self._payloads[i] = view[at:at + int(self.lengths[i])]
 
     def payload(self, i: int) -> memoryview:
-        p = self.data[self.offsets[i]:self.offsets[i] + self.lengths[i]]
+        if self._view is not None:
+            p = self._view[self.offsets[i]:self.offsets[i] + self.lengths[i]]
+        else:
+            if i not in self._payloads:
+                self.load([i])
+            p = self._payloads[i]
         if zlib.crc32(p) != self.crcs[i]:
             raise VideoDecodeError(f"data is corrupt: frame {i} fails its checksum")
         return p
@@ -276,6 +326,7 @@ def _decode_runs(blob: _Blob, fmt: str, needed: np.ndarray) -> dict[int, np.ndar
             end = i
     else:  # intra-only: every frame decodes alone, one decoder serves them all
         runs = [list(needed)]
+    blob.load([i for run in runs for i in run])
     dec_name = _CODECS[fmt][2]
     wanted, out = set(needed.tolist()), {}
     try:
@@ -311,6 +362,9 @@ def decode_frames(data: bytes, fmt: str, indices: Optional[Sequence[int]] = None
                   out: Optional[np.ndarray] = None) -> np.ndarray:
     """Frames ``indices`` (all if None, in the order given) of a clip from :func:`encode_frames`.
 
+    ``data``: the clip's bytes, or a file range holding them (a lazy shard record's
+    :class:`dfaug.shards.ShardMember`): then only the header and the bytes of the
+    frames decoded are read, one read per run of consecutive frames.
     Returns uint8 (len(indices), H, W, 3) RGB. Only the asked frames are decoded, plus,
     for h264-lossless, the frames from each one's preceding keyframe. ``out``: a
     C-contiguous uint8 (T, H, W, 3) buffer of the whole clip to fill instead, frame
@@ -344,6 +398,8 @@ class StoredFrames(LazyFrames):
     buffer is filled; in speed it measured the same as decoding first, on two
     machines (docs/benchmarks.md). Each index gives new arrays. The header is checked
     at once; damaged frame data raises ``VideoDecodeError`` when that frame is read.
+    ``data`` may be a file range, as for :func:`decode_frames`: a frame's bytes are
+    then read when it is decoded, or before, by :meth:`prefetch`.
     """
 
     def __init__(self, data, fmt: str):
@@ -359,17 +415,32 @@ class StoredFrames(LazyFrames):
             return _decode_into(self._blob, self.fmt, np.array([i]), frame, np.array([0]),
                                 self._decompressor)[0]
         if i not in self._run:  # decode i's whole keyframe run: readers go forward
-            keys = np.flatnonzero(self._blob.keys)
-            start = int(keys[keys <= i].max()) if (keys <= i).any() else 0
-            stop = int(keys[keys > i].min()) if (keys > i).any() else len(self)
-            self._run = _decode_runs(self._blob, self.fmt, np.arange(start, stop))
+            self._run = _decode_runs(self._blob, self.fmt, self._key_run(i))
         return self._run[i].copy()
+
+    def _key_run(self, i: int) -> np.ndarray:
+        """h264-lossless: the frames from i's keyframe up to the next keyframe."""
+        keys = np.flatnonzero(self._blob.keys)
+        start = int(keys[keys <= i].max()) if (keys <= i).any() else 0
+        stop = int(keys[keys > i].min()) if (keys > i).any() else len(self)
+        return np.arange(start, stop)
+
+    def prefetch(self, indices) -> None:
+        """Read the stored bytes of frames ``indices`` now, in as few reads as their
+        runs allow, when the clip's bytes are still in a file (a lazy shard record's
+        :class:`dfaug.shards.ShardMember`); frames are still decoded one at a time."""
+        idx = _check_indices(indices, len(self))
+        if self.fmt == "h264-lossless":
+            idx = np.concatenate([self._key_run(int(i)) for i in np.unique(idx)])
+        self._blob.load(idx)
 
 
 def _decode_into(blob: _Blob, fmt: str, idx: np.ndarray, out: np.ndarray, at: np.ndarray,
                  decompressor: Optional["zstandard.ZstdDecompressor"] = None) -> np.ndarray:
     """Decode frames ``idx`` of ``blob`` into ``out[at]``; returns ``out``."""
     h, w = blob.h, blob.w
+    if fmt not in _CODECS:  # intra-only frames of their own; codecs load their runs
+        blob.load(idx)
     if fmt == "raw":
         if not np.all(blob.lengths == h * w * 3):
             raise VideoDecodeError("data is corrupt: raw frame lengths do not match the frame size")

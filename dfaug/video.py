@@ -137,6 +137,11 @@ class LazyFrames:
     def _rgb(self, i: int) -> np.ndarray:
         return self._frames[i].to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
 
+    def prefetch(self, indices) -> None:
+        """A reader about to index ``indices`` says so (:func:`dfaug.recompress` does).
+        These frames are in memory already; a subclass whose frames still lie in a
+        file reads them here at once (:class:`dfaug.storage.StoredFrames`)."""
+
     def __getitem__(self, key):
         first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
         if isinstance(first, (int, np.integer)):

@@ -7,7 +7,7 @@ import torch
 from scipy import stats
 
 import dfaug
-from conftest import psnr
+from conftest import CountingRange, psnr
 from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, compression, fps_filter, recompress
 from dfaug.compression import DEFAULT_TAIL, DEFAULT_WARMUP, plan_encode, x264_encoder
 from dfaug.storage import StoredFrames, encode_frames
@@ -301,7 +301,9 @@ class CountingStoredFrames(StoredFrames):
 def test_lazily_decoded_clips_give_the_same_frames_and_decode_only_what_x264_takes(
         carphone, carphone_distorted, params):
     arrays = [c.take(np.arange(20, 70)) for c in (carphone, carphone_distorted)]
-    lazy = [CountingStoredFrames(encode_frames(c.frames, "zstd"), "zstd") for c in arrays]
+    # the stored bytes still in a "file": read as a lazy shard record's are
+    sources = [CountingRange(encode_frames(c.frames, "zstd")) for c in arrays]
+    lazy = [CountingStoredFrames(s, "zstd") for s in sources]
     span = (9, 37)
     expected = recompress(arrays, params, span=span)
     out = recompress([Clip(f, c.pts) for f, c in zip(lazy, arrays)], params, span=span)
@@ -315,6 +317,11 @@ def test_lazily_decoded_clips_give_the_same_frames_and_decode_only_what_x264_tak
         assert len(lazy[0].read) == len(fed) < span[1] + 1 + DEFAULT_TAIL - (span[0] - DEFAULT_WARMUP)
     else:  # no lookahead: x264 emits every kept frame before the tail is fed
         assert len(lazy[0].read) < len(fed)
+    # the header, then the frames x264 is fed in one call: a read per run of them
+    runs = 1 + int(np.sum(np.diff(fed) > 1))
+    for s in sources:
+        assert len(s.calls) == 2 and len(s.calls[1]) == runs
+        assert s.bytes_read < s.size * (len(fed) + 2) / len(arrays[0])
 
 
 @pytest.mark.parametrize("fmt", ["png", "h264-lossless", "ffv1", "raw"])

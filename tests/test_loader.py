@@ -131,6 +131,41 @@ def test_a_corrupted_member_is_skipped_and_counted(shard_dir, tmp_path, caplog):
     assert "carphone002" in caplog.text
 
 
+@pytest.mark.parametrize("mode", ["frame", "sequence"])
+def test_a_pair_reads_only_the_stored_frames_it_decodes(shard_dir, monkeypatch, mode):
+    """Without re-encoding a pair decodes 7 or 8 of its 50 frames: only their bytes
+    (and each member's header) are read from the shard, in one opening of the file."""
+    calls = []
+    read_ranges = ShardMember.read_ranges
+
+    def counting(member, ranges):
+        calls.append((member, list(ranges)))
+        return read_ranges(member, ranges)
+    monkeypatch.setattr(ShardMember, "read_ranges", counting)
+    ds = PairDataset(str(shard_dir / "*.tar"), mode=mode, batch_size=1, compression=None,
+                     size=(64, 56), shuffle_buffer=1)
+    record = next(r for r in ds._records(0, 1))
+    used = len(nearest_indices(record.pts, recipe_times(record.pts[0], mode)))
+    ds.make_pair(record)
+    for member in (record.real, record.fake):
+        header, frames = [r for m, r in calls if m is member]
+        assert len(header) == 1 and len(frames) == used  # 4 or 2 (1/15 s) frames apart
+        read = sum(b - a for a, b in header + frames)
+        assert read < member.size * (used + 2) / 50, (read, member.size)
+
+
+@pytest.mark.parametrize("mode", ["frame", "sequence"])
+def test_a_pair_read_frame_by_frame_is_the_pair_read_whole(shard_dir, mode):
+    from dfaug.shards import read_shard
+    paths = sorted(map(str, shard_dir.glob("*.tar")))
+    for compression in (None, CompressionSampler(p_skip=0.0)):
+        ds = PairDataset(paths, mode=mode, compression=compression, size=(96, 80))
+        for path in paths[:2]:
+            for eager, lazy in zip(read_shard(path), read_shard(path, lazy=True)):
+                assert isinstance(lazy.real, ShardMember) and isinstance(eager.real, bytes)
+                assert np.array_equal(ds.make_pair(lazy), ds.make_pair(eager))
+
+
 def test_the_shuffle_buffer_holds_no_frames_and_a_shard_gone_later_is_skipped(shard_dir, tmp_path):
     """Records are read lazily, so the buffer holds metadata only; a shard cut short or
     removed after its records were buffered costs those pairs (skipped and counted),

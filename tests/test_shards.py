@@ -178,6 +178,9 @@ def test_a_lazy_record_reads_its_frames_only_when_they_are_decoded(tmp_path, pai
         assert r.real.read() == e.real and r.fake.read() == e.fake
         assert np.array_equal(r.frames("fake", [1, 3]), e.frames("fake", [1, 3]))
         assert np.array_equal(r.lazy_frames("real")[2], e.frames("real", [2])[0])
+        assert r.real.read_ranges([(5, 9), (0, 2)]) == [e.real[5:9], e.real[:2]]
+        with pytest.raises(ValueError, match="ranges must lie within"):
+            r.real.read_ranges([(0, r.real.size + 1)])
 
     # the shard changes after it was indexed: a clear error when the pair is decoded,
     # whether it was cut short or rewritten with members at the same places

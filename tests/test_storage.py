@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import dfaug
-from conftest import psnr
+from conftest import CountingRange, psnr
 from dfaug.storage import FORMATS, LOSSLESS, StoredFrames, decode_frames, encode_frames
 from dfaug.testing import media_path
 
@@ -155,7 +155,8 @@ def test_bad_indices_raise(encoded, indices, match):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_damaged_data_raises(encoded, fmt):
+@pytest.mark.parametrize("source", [bytes, CountingRange])
+def test_damaged_data_raises(encoded, fmt, source):
     data = encoded["carphone_odd", fmt]
     damaged = {
         "empty": b"",
@@ -168,12 +169,55 @@ def test_damaged_data_raises(encoded, fmt):
     }
     for what, bad in damaged.items():
         with pytest.raises(ValueError, match="data "):
-            decode_frames(bad, fmt)
+            decode_frames(source(bad), fmt)
             pytest.fail(f"{what} data decoded without an error")
     with pytest.raises(ValueError, match="data must be bytes"):
         decode_frames("not bytes", fmt)
     # Checksums are per frame: a damaged last frame leaves the first one readable.
-    assert decode_frames(damaged["payload bit"], fmt, [0]).shape == (1, 143, 175, 3)
+    assert decode_frames(source(damaged["payload bit"]), fmt, [0]).shape == (1, 143, 175, 3)
+
+
+def frame_spans(data: bytes, fmt: str, runs) -> list:
+    """The byte ranges of runs of consecutive frames [(first, last), ...] in ``data``."""
+    blob = dfaug.storage._Blob(data, fmt)
+    return [(blob.offsets[a], blob.offsets[b] + blob.lengths[b]) for a, b in runs]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_range_is_read_for_the_header_and_the_decoded_frames_only(encoded, fmt):
+    """A lazy shard record's member is a file range: storage reads its header, then
+    each run of consecutive frames it decodes in one read, and nothing else."""
+    data = encoded["carphone", fmt]
+    full = decode_frames(data, fmt)
+    src = CountingRange(data)
+    idx = [37, 9, 13, 14, 15, 9]
+    np.testing.assert_array_equal(decode_frames(src, fmt, idx), full[idx])
+    runs = [(9, 9), (13, 15), (37, 37)]
+    if fmt == "h264-lossless":  # each from its keyframe (every 5th frame)
+        runs = [(5, 15), (35, 37)]
+    assert src.calls == [[(0, min(len(data), 4096))], frame_spans(data, fmt, runs)]
+    assert src.bytes_read < len(data) / 3
+
+    # StoredFrames: prefetch reads the frames a reader will index, in one call
+    src = CountingRange(data)
+    lazy = StoredFrames(src, fmt)
+    lazy.prefetch(np.arange(20, 31))
+    for i in range(20, 31):
+        np.testing.assert_array_equal(lazy[i], full[i])
+    spans = frame_spans(data, fmt, [(20, 34) if fmt == "h264-lossless" else (20, 30)])
+    assert src.calls[1:] == [spans]
+    np.testing.assert_array_equal(lazy[44], full[44])  # not prefetched: read when indexed
+    assert len(src.calls) == 3
+
+
+def test_a_long_clip_header_is_read_in_a_second_read(carphone):
+    """The first read of a file range holds the header of clips up to ~450 frames."""
+    frames = np.ascontiguousarray(np.resize(carphone.frames[:, :6, :8], (500, 6, 8, 3)))
+    data = encode_frames(frames, "zstd")
+    src = CountingRange(data)
+    np.testing.assert_array_equal(decode_frames(src, "zstd", [499]), frames[[499]])
+    header = 24 + 500 * 9 + 4  # header, frame table (9 bytes a frame), their checksum
+    assert [call[0][1] for call in src.calls] == [4096, header, frame_spans(data, "zstd", [(499, 499)])[0][1]]
 
 
 def test_decode_is_a_video_decode_error(encoded):
