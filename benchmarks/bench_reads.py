@@ -15,9 +15,12 @@ per mode:
   those re-encoded and those not.
 
 The page cache holds the shards (just written), so the times are the CPU's cost of
-reading, not a disk's: what the bytes cost a network file system is their number.
+reading. ``--cold``: the pair's shard is dropped from the page cache
+(``posix_fadvise(DONTNEED)``) before each make, so both ways read from the disk: one
+large read per member against one per run of frames (the kernel's readahead still
+applies to both).
 
-    python benchmarks/bench_reads.py --pairs 64
+    python benchmarks/bench_reads.py --pairs 64 [--cold]
 """
 from __future__ import annotations
 
@@ -57,8 +60,19 @@ class CountedMember:
         return self.member.read_ranges(ranges)
 
 
-def make_both_ways(ds: PairDataset, records, rounds: int) -> dict:
-    """{way: (ms per make_pair, bytes read) per pair and round}, in records' order."""
+def evict(path: str) -> None:
+    """Drop a file's pages from the page cache (allowed to any process that can read it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # pages not yet written back cannot be dropped
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def make_both_ways(ds: PairDataset, records, rounds: int, cold: bool = False) -> dict:
+    """{way: (ms per make_pair, bytes read) per pair and round}, in records' order;
+    ``cold``: the record's shard evicted from the page cache before each make."""
     out = {"frames": ([], []), "whole": ([], [])}
 
     def frames(record, counter):
@@ -75,6 +89,8 @@ def make_both_ways(ds: PairDataset, records, rounds: int) -> dict:
             ways = [("frames", frames), ("whole", whole)]
             for name, way in (ways if (k + r) % 2 == 0 else ways[::-1]):
                 counter = [0]
+                if cold:
+                    evict(record.shard)
                 start = time.perf_counter()
                 way(record, counter)
                 out[name][0].append(1000 * (time.perf_counter() - start))
@@ -92,6 +108,8 @@ def main():
     ap.add_argument("--format", default=dfaug.shards.DEFAULT_FORMAT, choices=dfaug.storage.FORMATS,
                     help="storage format of the shards")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cold", action="store_true",
+                    help="read from the disk: evict the shard from the page cache before each make")
     args = ap.parse_args()
     if args.pairs < 1 or args.rounds < 1:
         ap.error("--pairs and --rounds must be positive")
@@ -108,13 +126,14 @@ def main():
             ds.make_pair(records[0])  # warm up: numba's cache, FFmpeg's tables
             re_encoded = np.array([ds.compression.sample(ds.pair_rng(r.key)) is not None
                                    for r in records] * args.rounds)
-            result = make_both_ways(ds, records, args.rounds)
+            result = make_both_ways(ds, records, args.rounds, args.cold)
 
             def ms(times, which):
                 return round(float(np.mean(np.asarray(times)[which])), 2)
             print(json.dumps({
                 "bench": "reads", "mode": mode, "pairs": args.pairs, "rounds": args.rounds,
-                "format": args.format, "clip": "50x300x300", "stored_bytes_per_pair": stored,
+                "format": args.format, "clip": "50x300x300", "cold": args.cold,
+                "stored_bytes_per_pair": stored,
                 "read_bytes_per_pair": {way: int(np.mean(b)) for way, (_, b) in result.items()},
                 "ms_per_pair": {way: {"all": ms(t, slice(None)), "re_encoded": ms(t, re_encoded),
                                       "not_re_encoded": ms(t, ~re_encoded)}
