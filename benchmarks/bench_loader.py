@@ -274,7 +274,7 @@ def main():
                 rates = {"ours": [], "recipe": []}
                 per_cpu_s = {"ours": [], "recipe": []}
                 peak_private = [None]
-                read: dict = {}  # bytes each worker read (last run of ours)
+                read: dict = {}  # split -> bytes its worker read in a run of ours
                 for r in range(args.repeats):
                     for name, way in ((("ours", ours), ("recipe", recipe)) if r % 2 == 0
                                       else (("recipe", recipe), ("ours", ours))):

@@ -134,7 +134,8 @@ def test_a_corrupted_member_is_skipped_and_counted(shard_dir, tmp_path, caplog):
 @pytest.mark.parametrize("mode", ["frame", "sequence"])
 def test_a_pair_reads_only_the_stored_frames_it_decodes(shard_dir, monkeypatch, mode):
     """Without re-encoding a pair decodes 7 or 8 of its 50 frames: only their bytes
-    (and each member's header) are read from the shard, in one opening of the file."""
+    are read from the shard, after each member's header (one call each: the frames'
+    reads share one opening of the file)."""
     calls = []
     read_ranges = ShardMember.read_ranges
 
