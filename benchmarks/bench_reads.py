@@ -128,8 +128,9 @@ def main():
                                    for r in records] * args.rounds)
             result = make_both_ways(ds, records, args.rounds, args.cold)
 
-            def ms(times, which):
-                return round(float(np.mean(np.asarray(times)[which])), 2)
+            def ms(times, which):  # None where no pair is of the kind (a few pairs)
+                chosen = np.asarray(times)[which]
+                return round(float(chosen.mean()), 2) if chosen.size else None
             print(json.dumps({
                 "bench": "reads", "mode": mode, "pairs": args.pairs, "rounds": args.rounds,
                 "format": args.format, "clip": "50x300x300", "cold": args.cold,
