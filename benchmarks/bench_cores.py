@@ -130,7 +130,7 @@ def reencode(ds: dfaug.PairDataset, record, buffered: bool):
     written to a whole-clip buffer first (the loader's way before StoredFrames)."""
     pts = record.pts
     used = nearest_indices(pts, recipe_times(pts[0], ds.mode))
-    params = ds.compression.sample(ds.pair_rng(record.key))
+    params = ds.pair_params(record.key)
     span = encode_span(pts, used, params)
     if buffered:
         t, h, w = len(pts), record.meta["height"], record.meta["width"]

@@ -236,8 +236,7 @@ def main():
         gc.collect()
         # the same draw per pair as PairDataset makes (a function of seed, epoch and key)
         keyed = PairDataset(shards, seed=args.seed)
-        params = [keyed.compression.sample(keyed.pair_rng(f"pair{k:04d}"))
-                  for k in range(args.pairs)]
+        params = [keyed.pair_params(f"pair{k:04d}") for k in range(args.pairs)]
 
         for mode in args.modes.split(","):
             images_per_pair = 8 if mode == "frame" else 1

@@ -124,7 +124,7 @@ def main():
             ds = PairDataset(shards, mode=mode, seed=args.seed)
             records = [r for path in shards for r in read_shard(path, lazy=True)]
             ds.make_pair(records[0])  # warm up: numba's cache, FFmpeg's tables
-            re_encoded = np.array([ds.compression.sample(ds.pair_rng(r.key)) is not None
+            re_encoded = np.array([ds.pair_params(r.key) is not None
                                    for r in records] * args.rounds)
             result = make_both_ways(ds, records, args.rounds, args.cold)
 

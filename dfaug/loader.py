@@ -177,14 +177,16 @@ class PairDataset(torch.utils.data.IterableDataset):
         only, so a pair gets the same settings whatever the ranks, workers and order."""
         return np.random.default_rng([self.seed, self.epoch, zlib.crc32(key.encode())])
 
+    def pair_params(self, key: str) -> Optional[CompressionParams]:
+        """The compression settings of pair ``key`` this epoch (None: not re-encoded)."""
+        return None if self.compression is None else self.compression.sample(self.pair_rng(key))
+
     def make_pair(self, record: PairRecord) -> np.ndarray:
         """(2, T, 3, H, W) uint8 of one pair. Raises ValueError on a broken sample."""
         pts = record.pts
         times = recipe_times(pts[0], self.mode)
         used = nearest_indices(pts, times)  # raises when the clip is too short
-        params = None
-        if self.compression is not None:
-            params = self.compression.sample(self.pair_rng(record.key))
+        params = self.pair_params(record.key)
         if params is None:
             real, fake = record.clips(used)
         else:

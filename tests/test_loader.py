@@ -196,6 +196,19 @@ def test_the_shuffle_buffer_holds_no_frames_and_a_shard_gone_later_is_skipped(sh
     assert any("No such file" in why for _, _, why in skipped)
 
 
+def test_a_pairs_compression_draw_depends_on_seed_epoch_and_key_only(shard_dir):
+    shards = str(shard_dir / "*.tar")
+    keys = [f"carphone{k:03d}" for k in range(10)]
+    one = PairDataset(shards, seed=5)
+    other_split = PairDataset(shards, seed=5, rank=1, world_size=2)
+    assert [one.pair_params(k) for k in keys] == [other_split.pair_params(k) for k in keys]
+    drawn = [one.pair_params(k) for k in keys]
+    assert any(p is None for p in drawn) and any(p is not None for p in drawn)  # p_skip 0.5
+    one.set_epoch(1)
+    assert [one.pair_params(k) for k in keys] != drawn
+    assert PairDataset(shards, compression=None).pair_params(keys[0]) is None
+
+
 @pytest.mark.parametrize("stop_after", [1, 3])
 def test_resume_continues_with_the_same_batches(shard_dir, tmp_path, stop_after):
     """A loader stopped after k batches and restored from its state_dict in a new
