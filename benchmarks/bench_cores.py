@@ -1,9 +1,10 @@
 """How a host's per-process speed holds up as more of its cores get busy.
 
-The loader's goals are per core with workers = cores. On the 16-core host of the GPU
-machines, our loader's rate per worker halved from 1 to 16 workers, and the recipe's way
-lost as much from 1 to 8. This separates what the host does to any busy core (clock,
-shared core resources) from what our work adds (memory traffic, cache):
+The loader's throughput is measured per core with workers = cores. On a 16-core Xeon
+host (beside an H200 GPU) our loader's rate per worker halved from 1 to 16 workers in
+short runs, and the recipe's way lost as much from 1 to 8. This separates what the host
+does to any busy core (clock, shared core resources) from what our work adds (memory
+traffic, cache):
 
 - ``alu``: four independent integer chains in registers (numba), no memory traffic:
   the clock, and the execution units a core shares with its hyper-thread sibling;
@@ -16,7 +17,7 @@ shared core resources) from what our work adds (memory traffic, cache):
 - ``pair``: ``PairDataset.make_pair`` on a re-encoded pair: a loader worker's whole work;
 - ``reencode`` / ``reencode-buffered``: the re-encoding of a pair (frame mode, the
   loader's draw and span) as the loader does it, each stored frame decoded just
-  before x264 takes it (``StoredFrames``), and as it did before, every frame x264
+  before x264 takes it (``StoredFrames``), and the alternative, every frame x264
   takes decoded into a whole-clip buffer first: an A/B of a pair's memory traffic.
 
 For each number of processes (``--procs``, default 1, cores/2, cores) that many forked
@@ -55,7 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_recompress import cpu_model, make_pairs, write_pair_shards  # noqa: E402
 
 WORKLOADS = ("alu", "simd", "memory", "x264", "pair", "reencode", "reencode-buffered")
-DEFAULT_WORKLOADS = WORKLOADS[:5]  # the A/B pair is asked for by name (stage d)
+DEFAULT_WORKLOADS = WORKLOADS[:5]  # the A/B pair is asked for by name (gpu_acceptance.sh d)
 
 
 @numba.njit(nogil=True)
@@ -127,7 +128,7 @@ def make_units(workload: str, tmp: str):
 
 def reencode(ds: dfaug.PairDataset, record, buffered: bool):
     """What ``make_pair`` re-encodes for ``record``; ``buffered``: its decoded frames
-    written to a whole-clip buffer first (the loader's way before StoredFrames)."""
+    written to a whole-clip buffer first (the alternative to StoredFrames)."""
     pts = record.pts
     used = nearest_indices(pts, recipe_times(pts[0], ds.mode))
     params = ds.pair_params(record.key)

@@ -1,6 +1,6 @@
 """GPU utilisation of a real ``python -m dfdf_train train`` run fed by dfaug's loader.
 
-Issue 8's question: do the machine's CPU cores, running dfaug's workers (read a pair,
+What it answers: do the machine's CPU cores, running dfaug's workers (read a pair,
 decode the needed frames, re-encode both clips with shared random H.264 parameters,
 pick and resize frames), keep the GPU busy while it trains the recipe's B7?
 

@@ -12,10 +12,10 @@ distribution (the same stream), and deliver the recipe's frames at a fixed size:
   remapped as round(i / 50 * n) like the original code; without re-encoding the
   used PNGs are read with PIL.
 
-Figures without the device stage (it runs on the GPU when there is one; the goal is
-stated for this case) and, with ``--device-stage workers`` (or ``both``), with
-PairAugment + mixup inside the workers (ours) against per-image PIL AutoAugment
-(recipe's, bench_augment.py).
+Figures without the device stage (it runs on the GPU when there is one, so this is
+the loader's whole CPU work on a GPU machine) and, with ``--device-stage workers``
+(or ``both``), with PairAugment + mixup inside the workers (ours) against per-image
+PIL AutoAugment (recipe's, bench_augment.py).
 
     python benchmarks/bench_loader.py --pairs 32
 Prints one JSON line per mode: images (or sequences) per second per core over the

@@ -2,8 +2,8 @@
 
 ``PairDataset`` reads its shards lazily: a pair's members stay in the file until the
 pair is made, and then storage reads each member's header and only the frames it
-decodes, one read per run of consecutive frames (``frames`` below). Until the ninth
-session it read each member whole first (``whole``). On the same pairs and
+decodes, one read per run of consecutive frames (``frames`` below). The alternative
+is to read each member whole first (``whole``). On the same pairs and
 compression draws (the recipe's distribution, ``PairDataset.pair_rng``) this gives,
 per mode:
 

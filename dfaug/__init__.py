@@ -5,25 +5,53 @@ registry; the recipe's video-compression augmentation (:class:`CompressionParams
 :class:`CompressionSampler`, :func:`recompress`); the device stage
 (:class:`PairAugment`, :func:`aligned_mixup`, :func:`sample_mixup_t`, :func:`mix_pairs`);
 pair shards and the streaming loader (:class:`PairShardWriter`, :func:`read_shard`,
-:func:`sequence_indices`, :class:`PairDataset`, :class:`PairLoader`).
+:class:`PairRecord`, :class:`BadSample`, :class:`ShardMember`, :class:`StoredFrames`,
+:class:`LazyFrames`, :func:`sequence_indices`, :class:`PairDataset`,
+:class:`PairLoader`); thread settings (:mod:`dfaug.threads`).
+
+Names are imported on first use, so ``import dfaug`` (and a command's ``--help``)
+does not load torch, FFmpeg or numba until something needs them.
 """
-from .augment import AugmentConfig, PairAugment, PairParams
-from .clip import Clip
-from .compression import (TUNES, CompressionParams, CompressionSampler, fps_filter,
-                          recompress)
-from .loader import PairDataset, PairLoader, fit_to
-from .mixup import aligned_mixup, mix_pairs, sample_mixup_t
-from .sampling import recipe_indices, sequence_indices
-from .shards import PairRecord, PairShardWriter, read_shard
-from .video import (Backend, VideoDecodeError, available_backends, read_video,
-                    register_backend)
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AugmentConfig", "Backend", "Clip", "CompressionParams", "CompressionSampler",
-    "PairAugment", "PairDataset", "PairLoader", "PairParams", "PairRecord", "PairShardWriter",
-    "TUNES", "VideoDecodeError", "aligned_mixup",
-    "available_backends", "fit_to", "fps_filter", "mix_pairs", "read_shard", "read_video",
-    "recipe_indices", "recompress", "register_backend", "sample_mixup_t", "sequence_indices",
-]
+# name -> the submodule that defines it
+_EXPORTS = {
+    "AugmentConfig": "augment", "PairAugment": "augment", "PairParams": "augment",
+    "Clip": "clip",
+    "TUNES": "compression", "CompressionParams": "compression",
+    "CompressionSampler": "compression", "fps_filter": "compression",
+    "recompress": "compression",
+    "PairDataset": "loader", "PairLoader": "loader", "fit_to": "loader",
+    "aligned_mixup": "mixup", "mix_pairs": "mixup", "sample_mixup_t": "mixup",
+    "recipe_indices": "sampling", "sequence_indices": "sampling",
+    "BadSample": "shards", "PairRecord": "shards", "PairShardWriter": "shards",
+    "ShardMember": "shards", "read_shard": "shards",
+    "LazyFrames": "video", "StoredFrames": "storage",
+    "Backend": "video", "VideoDecodeError": "video", "available_backends": "video",
+    "read_video": "video", "register_backend": "video",
+    "available_cores": "threads",
+}
+_SUBMODULES = {"augment", "autoaugment", "clip", "compression", "loader", "mixup", "nvdec",
+               "sampling", "shards", "simd", "storage", "testing", "threads", "video",
+               "formats"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'dfaug' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

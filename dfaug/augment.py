@@ -25,7 +25,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Settings of :class:`PairAugment` (RECIPE.md "Image augmentations").
+    """Settings of :class:`PairAugment` (docs/recipe.md "Image augmentations").
 
     Chain: SmallestMaxSize(``smallest_max_size``, bilinear) -> PadIfNeeded(``pad_to``,
     reflect-101) -> HorizontalFlip(``p_flip``) -> RandomCrop(``crop`` = (H, W)) ->

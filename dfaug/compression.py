@@ -96,7 +96,8 @@ def _check_range(name, lo_hi, lo_limit, hi_limit, integer):
 
 @dataclass(frozen=True)
 class CompressionSampler:
-    """The recipe's distribution of re-encoding settings (RECIPE.md), every part adjustable.
+    """The recipe's distribution of re-encoding settings, every part adjustable
+    (docs/recipe.md "Re-encoding augmentation").
 
     With probability ``p_skip`` no re-encoding (``sample`` returns None). Otherwise:
     with probability ``p_fps`` fps = integer in [fps_range[0], fps_range[1]) else

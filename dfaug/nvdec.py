@@ -34,7 +34,7 @@ import torch
 
 from .clip import Clip
 from .video import (SWSCALE_THREADS, Backend, VideoDecodeError, VideoSource, _open_source,
-                    check_decoded, decode_error, register_backend)
+                    check_decoded, decode_error, frame_step, register_backend)
 
 # --------------------------------------------------------------------------------------
 # Colour conversion (device-agnostic torch, so it is tested on the CPU too)
@@ -139,7 +139,19 @@ def _dali_package_missing() -> str | None:
 @functools.lru_cache(maxsize=None)
 def _pyav_cuda_missing() -> str | None:
     if int(av.__version__.split(".")[0]) < 17:
-        return f"PyAV {av.__version__} cannot keep decoded frames on the GPU (needs >= 17)"
+        return (f"PyAV {av.__version__} cannot keep decoded frames on the GPU: pyav-cuda "
+                "needs PyAV >= 17 (pip install 'av>=17')")
+    # what the backend uses, present in 17-19 (19 changed rationals and removed
+    # CodecContext.hwaccel, neither used here): HWAccel(is_hw_owned=...), frames'
+    # sw_format and DLPack planes
+    try:
+        av.codec.hwaccel.HWAccel(device_type="cuda", allow_software_fallback=False,
+                                 is_hw_owned=True, options={})
+        probe = av.VideoFrame(16, 16, "yuv420p")
+        probe.sw_format, probe.planes[0].__dlpack__  # noqa: B018 - attribute checks
+    except (TypeError, AttributeError) as e:
+        return (f"PyAV {av.__version__} lacks what pyav-cuda uses ({e}); it runs on "
+                "PyAV 17 to 19")
     if "cuda" not in av.codec.hwaccel.hwdevices_available():
         return f"the FFmpeg inside PyAV {av.__version__} was built without CUDA hwaccel"
     return None
@@ -194,7 +206,7 @@ def container_pts(src: VideoSource) -> np.ndarray:
                 raise VideoDecodeError(f"{name}: no video stream")
             stream = container.streams.video[0]
             declared = stream.frames
-            step = 1 / float(stream.average_rate or 30)
+            step = frame_step(stream)
             pts = [p.pts for p in container.demux(stream)
                    if p.size > 0 and not p.is_discard]
             base = stream.time_base
@@ -311,7 +323,7 @@ def _read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> 
                 raise VideoDecodeError(f"{name}: no video stream")
             stream = container.streams.video[0]
             declared = stream.frames
-            step = 1 / float(stream.average_rate or 30)
+            step = frame_step(stream)
             for frame in container.decode(stream):
                 if out is None:  # one allocation for the whole clip when its length is known
                     out = torch.empty((max(declared, 1), frame.height, frame.width, 3),

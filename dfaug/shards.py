@@ -8,7 +8,10 @@ label, source size). Keys contain no dot, as webdataset splits member names at t
 first dot.
 
 Shards are written under a temporary name and renamed when complete, so a crashed
-writer never leaves a half-written ``.tar`` behind.
+writer never leaves a half-written ``.tar`` behind. Beside each shard the writer puts
+its index, ``<shard>.index.json`` (:func:`index_path`): the keys of its samples in
+order. A reader of a shard cut short uses it to name every sample lost; without one
+(a shard from elsewhere) it still says that the rest of the shard is lost.
 """
 from __future__ import annotations
 
@@ -23,8 +26,24 @@ import numpy as np
 
 from . import storage
 from .clip import Clip
+from .formats import DEFAULT_FORMAT
 
-DEFAULT_FORMAT = "zstd"  # docs/storage.md: cheapest lossless decode per sample, and small
+INDEX_SUFFIX = ".index.json"
+
+
+def index_path(shard: str) -> str:
+    """The index file written beside ``shard``: ``{"samples": N, "keys": [...]}``."""
+    return shard + INDEX_SUFFIX
+
+
+def read_index(shard: str) -> Optional[list]:
+    """The keys the writer put in ``shard``, in order; None without a readable index."""
+    try:
+        with open(index_path(shard)) as f:
+            keys = json.load(f)["keys"]
+        return keys if isinstance(keys, list) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -197,6 +216,7 @@ class PairShardWriter:
         self._size += size
         self._pairs += 1
         self._keys.add(key)
+        self._shard_keys.append(key)
 
     def close(self) -> list[str]:
         """Finish the open shard; returns every completed shard path."""
@@ -217,9 +237,15 @@ class PairShardWriter:
         self._tar = tarfile.open(self._path + ".tmp", "w", format=tarfile.USTAR_FORMAT)
         self._size = 0
         self._pairs = 0
+        self._shard_keys = []
 
     def _finish(self):
         self._tar.close()
+        # the index first: a complete shard always has its own beside it
+        index = index_path(self._path)
+        with open(index + ".tmp", "w") as f:
+            json.dump({"samples": len(self._shard_keys), "keys": self._shard_keys}, f)
+        os.replace(index + ".tmp", index)
         os.replace(self._path + ".tmp", self._path)
         self.shards.append(self._path)
         self._tar = None
@@ -242,7 +268,10 @@ def read_shard(path: str, *, lazy: bool = False) -> Iterator["PairRecord | BadSa
     A sample missing a member or with unreadable metadata comes out as a
     :class:`BadSample`; so does a truncated or corrupt tar, after the samples before
     the damage, and a tar cut between two samples (it lacks the end-of-archive
-    block). Frames are decoded later, by :meth:`PairRecord.frames`.
+    block). After such damage every sample the shard's index lists and the file no
+    longer holds comes out as a BadSample of its own, so that each is counted; a
+    shard without an index gives one BadSample saying that the rest is lost.
+    Frames are decoded later, by :meth:`PairRecord.frames`.
 
     ``lazy``: read only the metadata now; a record's frame members stay in the file
     (:class:`ShardMember`) until they are decoded. A record then costs a few kB instead
@@ -259,6 +288,7 @@ def read_shard(path: str, *, lazy: bool = False) -> Iterator["PairRecord | BadSa
     with tar:
         group: dict = {}
         current = None
+        seen: list = []  # keys yielded, whole or broken
         stat = os.fstat(tar.fileobj.fileno())
         try:
             for info in tar:
@@ -266,6 +296,7 @@ def read_shard(path: str, *, lazy: bool = False) -> Iterator["PairRecord | BadSa
                     continue
                 key, _, suffix = info.name.partition(".")
                 if current is not None and key != current:
+                    seen.append(current)
                     yield _record(path, current, group)
                     group = {}
                 current = key
@@ -277,17 +308,38 @@ def read_shard(path: str, *, lazy: bool = False) -> Iterator["PairRecord | BadSa
                     group[suffix] = ShardMember(path, info.offset_data, info.size,
                                                 stat.st_mtime_ns)
         except (tarfile.TarError, OSError, EOFError) as e:
-            yield BadSample(path, current, f"truncated or corrupt tar ({e})")
+            if current is not None:
+                seen.append(current)
+            yield from _lost(path, seen, f"truncated or corrupt tar ({e})", cut=current)
             return
         if current is not None:
+            seen.append(current)
             yield _record(path, current, group)
         # tarfile ends quietly where the file ends; a complete tar ends with a zero
         # block, so without one the samples after a cut would be lost unreported
         tar.fileobj.seek(tar.offset)
         end = tar.fileobj.read(tarfile.BLOCKSIZE)
         if len(end) < tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE:
-            yield BadSample(path, None, "truncated tar: no end-of-archive block after "
-                            f"sample {current!r}; the samples after it are lost")
+            yield from _lost(path, seen, f"truncated tar: no end-of-archive block after "
+                             f"sample {current!r}")
+
+
+def _lost(path: str, seen: list, why: str, cut: Optional[str] = None) -> Iterator[BadSample]:
+    """BadSamples for the damage: the sample ``cut`` (if any), then one for each sample
+    of the shard's index not among those ``seen``; without an index, one saying that
+    the rest of the shard is lost."""
+    keys = read_index(path)
+    if keys is None:
+        yield BadSample(path, cut, f"{why}; the samples after it are lost (how many is "
+                        f"unknown: no index {os.path.basename(index_path(path))} beside it)")
+        return
+    if cut is not None:
+        yield BadSample(path, cut, why)
+    done = set(seen)
+    lost = [k for k in keys if k not in done]
+    for k in lost:
+        yield BadSample(path, k, f"lost: {why} before it ({len(lost) + (cut is not None)} of "
+                        f"the index's {len(keys)} samples are missing or cut)")
 
 
 def _record(path: str, key: str, group: dict) -> "PairRecord | BadSample":

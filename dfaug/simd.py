@@ -1,10 +1,11 @@
 """Limit the SIMD instruction sets FFmpeg and libx264 use in this process.
 
-Why: on the AVX-512 Xeon of a lent GPU host, re-encoding the same clip with the same
-draw gave different frames now and then, while AVX2 machines reproduce every time.
-The stage-by-stage test named libx264 (its packets differed between runs; swscale and
-the H.264 decoder gave the same bytes), and with FFmpeg and x264 capped at AVX2 every
-reproducibility test passed there (docs/benchmarks.md, "Sixth session"). So:
+Why: on an AVX-512 Xeon host (16 cores, beside an H200 GPU), re-encoding the same clip
+with the same draw gave different frames now and then, while AVX2 machines reproduce
+every time. The stage-by-stage test named libx264 (its packets differed between runs;
+swscale and the H.264 decoder gave the same bytes), and with FFmpeg and x264 capped at
+AVX2 every reproducibility test passed there; with x264 alone kept from AVX-512 (the
+default below) they passed too (2026-11-26; docs/benchmarks.md, "GPU"). So:
 
 - by default, encoders made by :func:`dfaug.compression.x264_encoder` never use
   x264's AVX-512 code (``x264-params asm=``, the CPU's own mask less AVX-512). This
@@ -59,7 +60,7 @@ def _x264_cpu_detect() -> int:
 
 
 def limit_simd(level: str) -> None:
-    """Keep FFmpeg and libx264 to SIMD up to ``level`` from now on ("none": no cap)."""
+    """Keep FFmpeg and libx264 to SIMD up to ``level`` from this call on ("none": no cap)."""
     global _x264_asm
     if level not in LEVELS:
         raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")

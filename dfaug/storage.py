@@ -26,8 +26,7 @@ import zstandard
 
 from .video import SWSCALE_THREADS, LazyFrames, VideoDecodeError
 
-FORMATS = ("png", "h264-lossless", "ffv1", "raw", "yuv420p", "zstd")
-LOSSLESS = ("png", "h264-lossless", "ffv1", "raw", "zstd")
+from .formats import FORMATS, LOSSLESS  # noqa: F401  (part of this module's API)
 
 # zstd: each frame is predicted from its left, upper and upper-left neighbours
 # (x - left - up + upleft, mod 256, per channel) after subtracting G from R and B,

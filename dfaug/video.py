@@ -103,6 +103,17 @@ def _open_source(src: VideoSource):
     return path, path
 
 
+def frame_step(stream, default_fps: float = 30.0) -> float:
+    """Seconds between frames by the stream's average rate, for frames without a
+    timestamp. The rate is None when unknown in PyAV up to 18 and 0/1 or 0/0 from 19
+    on (its rationals are never None): both mean ``default_fps``."""
+    try:
+        rate = float(stream.average_rate or 0)
+    except (TypeError, ValueError, ZeroDivisionError):
+        rate = 0.0
+    return 1 / rate if rate > 0 and rate == rate and rate != float("inf") else 1 / default_fps
+
+
 # Threads for one frame's colour conversion (swscale). PyAV's default, 0 = one per
 # CPU, sets up a new context with its own thread pool for every frame it converts:
 # read_video took 4.60 against 3.48 ms a 1280x720 frame that way, 0.98 against 0.55
@@ -176,7 +187,7 @@ def _read_pyav(src: VideoSource, *, threads: int = 0, lazy: bool = False) -> Cli
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = threads
             declared = stream.frames
-            fallback_step = 1 / float(stream.average_rate or 30)
+            fallback_step = frame_step(stream)
             for frame in container.decode(stream):
                 frames.append(frame if lazy else frame.to_ndarray(format="rgb24",
                                                                    threads=SWSCALE_THREADS))

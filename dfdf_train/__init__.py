@@ -1,4 +1,4 @@
-"""dfdf_train: the 3rd-place DFDC recipe (RECIPE.md) on top of dfaug's public API.
+"""dfdf_train: the 3rd-place DFDC recipe (docs/recipe.md) on top of dfaug's public API.
 
 Commands, one module each: ``python -m dfdf_train {preprocess,train,predict,evaluate,demo}``
 (:mod:`.cli`). Library parts: :mod:`.models` (the three EfficientNet models),

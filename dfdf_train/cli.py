@@ -21,7 +21,7 @@ COMMANDS = {  # name -> module, in the order of the recipe
 }
 
 EPILOG = """\
-The recipe end to end (RECIPE.md; docs/recipe.md has disks, times and GPUs):
+The recipe end to end (docs/recipe.md has its settings, disks, times and GPUs):
   python -m dfdf_train preprocess --input dfdc/dfdc_train_part_* --out shards/
   python -m dfdf_train train --recipe large_crop --data 'shards/*.tar' --out runs/large_crop
   python -m dfdf_train predict --videos test_videos/ --models large_crop=runs/large_crop/last.pt ...

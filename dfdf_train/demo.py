@@ -12,7 +12,10 @@
    initialisation, with the recipe's augmentations and mixup.
 4. `predict` on the held-out videos, and `evaluate`: their log-loss beside the 0.693
    of a constant 0.5.
-Takes under 10 minutes on 2 CPU cores (--quick: about 3, with fewer iterations).
+Takes about 5 minutes on 2 idle CPU cores (--quick: about 1, with fewer videos and
+iterations: a smoke test of every step, whose log-loss says little). The models train
+from random weights, so the log-loss depends on the seed, the thread count and the
+CPU's instruction set (docs/training.md, "Training from scratch").
 Every step is the same code the full recipe runs; only the sizes are small.
 
 The full recipe on real DFDC data (docs/recipe.md):
@@ -31,6 +34,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 HELP = "run the recipe end to end on a small set built from real video (CPU, minutes)"
 log = logging.getLogger("dfdf_train.demo")
@@ -47,6 +51,7 @@ class DemoConfig:
     image_size: tuple = (64, 56)
     lr: float = 0.03
     seed: int = 0
+    threads: Optional[int] = None
 
 
 QUICK = DemoConfig(train_reals=3, test_reals=2, iters=30)
@@ -55,15 +60,20 @@ QUICK = DemoConfig(train_reals=3, test_reals=2, iters=30)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_run", help="working folder (default %(default)s)")
     p.add_argument("--quick", action="store_true",
-                   help="fewer videos and iterations (what CI runs; the log-loss is noisier)")
+                   help="fewer videos and iterations: every step in about a minute (the "
+                        "log-loss then says little)")
     p.add_argument("--iters", type=int, help="training iterations per model "
                    f"(default {DemoConfig.iters}, --quick {QUICK.iters})")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU cores every step may use (default: those "
+                   "this process may run on); the figures are reproducible for a fixed setting")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = QUICK if args.quick else DemoConfig()
-    changes = {"seed": args.seed}
+    changes = {"seed": args.seed, "threads": args.threads}
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     if args.iters is not None:
         if args.iters < 1:
             raise ValueError(f"--iters must be >= 1, got {args.iters}")
@@ -78,7 +88,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     """Run every step in ``out``; returns the figures (log-loss, pairs, seconds)."""
     from . import synth
     from .evaluate import details_path_for, evaluate, format_table
-    from .predict import list_videos, load_models, predict
+    from .predict import PredictConfig, list_videos, load_models, predict
     from .preprocess import PreprocessConfig, preprocess
     from .train import TrainConfig, train
 
@@ -103,7 +113,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     shards_dir = os.path.join(out, "shards")
     summary = preprocess(train_set.folders, shards_dir,
                          config=PreprocessConfig(clips_per_pair=cfg.clips_per_pair, seed=cfg.seed),
-                         shard_pairs=2)
+                         shard_pairs=2, threads=cfg.threads)
     if summary.pairs == 0:
         raise RuntimeError(f"preprocess wrote no pairs; see {shards_dir}/skipped.jsonl")
     times["preprocess_s"] = time.perf_counter() - t
@@ -117,7 +127,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
                           model_size="b0", image_size=cfg.image_size, batch_size=cfg.batch_size,
                           max_iters=cfg.iters, warmup_iters=0, lr=cfg.lr, seed=cfg.seed,
                           log_every=max(1, cfg.iters // 4), ckpt_every=cfg.iters,
-                          tensorboard=False).check())
+                          tensorboard=False, threads=cfg.threads).check())
         checkpoints[recipe] = os.path.join(run_dir, "last.pt")
     times["train_s"] = time.perf_counter() - t
 
@@ -125,7 +135,8 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     t = time.perf_counter()
     submission = os.path.join(out, "submission.csv")
     test_dir = test_set.folders[0]
-    predict(list_videos([test_dir]), load_models(checkpoints, "cpu"), submission)
+    predict(list_videos([test_dir]), load_models(checkpoints, "cpu"), submission,
+            cfg=PredictConfig(threads=cfg.threads))
     result = evaluate(submission, [test_dir], details=details_path_for(submission))
     times["predict_s"] = time.perf_counter() - t
     print(format_table(result))

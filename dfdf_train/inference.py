@@ -1,6 +1,6 @@
 """From many per-frame / per-window probabilities to one score per video, and the metric.
 
-RECIPE.md "Inference": every sigmoid output of every model on every face track of a
+docs/recipe.md "Inference": every sigmoid output of every model on every face track of a
 video is pooled into one vector ``p`` (P(FAKE) each) and combined by :func:`aggregate`.
 The competition metric is the binary log-loss over videos (:func:`log_loss`, y = 1 for
 FAKE), which punishes a confident mistake without bound; that is why the recipe both
@@ -52,7 +52,7 @@ def _check_clip(clip: Tuple[float, float]) -> Tuple[float, float]:
 
 def aggregate(probs: Any, *, power: float = 0.65, clip: Tuple[float, float] = (0.01, 0.99),
               eps: float = 1e-4) -> float:
-    """One video's P(FAKE) from all its pooled sigmoid outputs (RECIPE.md "Inference").
+    """One video's P(FAKE) from all its pooled sigmoid outputs (docs/recipe.md "Inference").
 
     With ``d = p - 0.5`` for each output:
 

@@ -1,4 +1,4 @@
-"""The recipe's three models on timm's EfficientNet (RECIPE.md "Models").
+"""The recipe's three models on timm's EfficientNet (docs/recipe.md "Models").
 
 ``large_crop`` and ``re`` are frame models: ``tf_efficientnet_b7`` with one logit.
 ``sequence`` is the same network with a temporal convolution in every block that

@@ -4,7 +4,7 @@
         --models large_crop=runs/large_crop/last.pt re=runs/re/last.pt sequence=runs/sequence/last.pt \\
         --out submission.csv
 
-Per video (RECIPE.md "Inference"): frames at 15 fps (every round(fps / 15)-th frame);
+Per video (docs/recipe.md "Inference"): frames at 15 fps (every round(fps / 15)-th frame);
 faces on every 3rd of them; IoU tracks of at least 7 detections with boxes
 interpolated to every 15-fps frame; 1.5x crops. The sequence model sees windows of 7
 consecutive 15-fps frames starting every 14 frames, cropped with the box of the
@@ -50,6 +50,7 @@ class PredictConfig:
     window_step: int = 14        # ... a window starting every 14 frames
     frame_step: int = 2          # frame models: every 2nd track frame
     batch_size: int = 32         # crops per forward pass
+    threads: Optional[int] = None  # CPU threads of decoding and of torch (None: every core)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,13 +66,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="crops per forward pass")
     p.add_argument("--fps", type=float, default=d.fps, help="rate frames are read at (default 15)")
     p.add_argument("--t-min", type=int, default=d.t_min, help="fewest detections per track (default 7)")
+    p.add_argument("--threads", type=int, help="CPU threads for decoding and the models "
+                   "(default: the cores this process may run on); scores are reproducible "
+                   "for a fixed setting")
 
 
 def run(args: argparse.Namespace) -> int:
     from .faces import default_device
-    cfg = PredictConfig(fps=args.fps, t_min=args.t_min, batch_size=args.batch_size)
+    cfg = PredictConfig(fps=args.fps, t_min=args.t_min, batch_size=args.batch_size,
+                        threads=args.threads)
     if args.batch_size < 1 or args.fps <= 0 or args.t_min < 1:
         raise ValueError("--batch-size and --t-min must be >= 1, --fps > 0")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = default_device() if args.device == "auto" else args.device
     models = load_models(parse_models(args.models), device)
     videos = list_videos(args.videos)
@@ -130,7 +137,11 @@ def load_models(paths: dict, device: str) -> dict:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"--models {name}: checkpoint {path!r} not found")
         # mmap: the optimiser's state, as large as the model, is never read
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except (RuntimeError, OSError, EOFError, ValueError) as e:  # not a torch file at all
+            raise ValueError(f"--models {name}: {path} is not a checkpoint of `dfdf_train "
+                             f"train` (torch.load: {str(e).splitlines()[0]})") from None
         if not isinstance(state, dict) or "config" not in state or "model" not in state:
             raise ValueError(f"--models {name}: {path} is not a checkpoint of `dfdf_train train`")
         cfg = TrainConfig(**state["config"])
@@ -146,6 +157,18 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
             detector: str = "mtcnn", detector_weights: Optional[str] = None,
             device: str = "cpu") -> dict:
     """Score ``videos``; write the submission, details and report; return name -> score."""
+    import torch
+    from dfaug.threads import available_cores, set_torch_threads
+    threads = cfg.threads or available_cores()
+    saved = torch.get_num_threads()
+    set_torch_threads(threads)
+    try:
+        return _predict(videos, models, out, cfg, detector, detector_weights, device, threads)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _predict(videos, models, out, cfg, detector, detector_weights, device, threads) -> dict:
     from .evaluate import beside_submission, details_line, details_path_for
     from .faces import build_detector
     from .inference import NO_FACE_SCORE, aggregate
@@ -160,7 +183,7 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
     for path in videos:
         name = os.path.basename(path)
         try:
-            probs = video_probs(path, models, det, cfg, device)
+            probs = video_probs(path, models, det, cfg, device, threads)
         except ValueError as e:  # unreadable video (VideoDecodeError is a ValueError)
             probs, reason = {}, f"unreadable: {e}"
         else:
@@ -181,14 +204,15 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
     return scores
 
 
-def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: str) -> dict:
+def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: str,
+                threads: int = 0) -> dict:
     """name -> list of P(FAKE) of every model output on the video's face tracks."""
     import numpy as np
     import dfaug
     from .tracking import TrackerParams, interpolate_boxes, scale_box, track_iou
 
     # frames stay as decoded; only those detected on and the crops become RGB
-    clip = dfaug.read_video(path, backend="pyav", lazy=True)
+    clip = dfaug.read_video(path, backend="pyav", lazy=True, threads=threads)
     step = max(1, round(1 / clip.frame_duration() / cfg.fps))
     kept = np.arange(0, len(clip), step)                      # the 15-fps frames
     h, w = clip.height, clip.width
@@ -210,13 +234,20 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
         if frame_models:
             chosen = np.arange(0, len(numbers), cfg.frame_step)
             per_model: dict = {m: [] for m in frame_models}
-            for k, i in enumerate(chosen):
+            for i, (m, mirror) in zip(chosen, frame_turns(len(chosen), frame_models)):
                 x1, y1, x2, y2 = scale_box(boxes[i], cfg.box_scale, w, h)
-                per_model[frame_models[k % len(frame_models)]].append(
-                    (clip.frames[kept[numbers[i:i + 1]], y1:y2, x1:x2], k % 2 == 1))
+                per_model[m].append((clip.frames[kept[numbers[i:i + 1]], y1:y2, x1:x2], mirror))
             for m, crops in per_model.items():
                 probs[m] += run_model(models[m], crops, cfg, device)
     return probs
+
+
+def frame_turns(n: int, frame_models: list) -> list:
+    """(model, mirrored) of each of ``n`` chosen track frames: the frame models take
+    turns, and every other frame a model gets is mirrored, so that each model sees
+    half of its frames flipped (a plain k % 2 would flip all of one model's frames)."""
+    k = len(frame_models)
+    return [(frame_models[j % k], (j // k) % 2 == 1) for j in range(n)]
 
 
 def run_model(m: LoadedModel, crops: list, cfg: PredictConfig, device: str) -> list:

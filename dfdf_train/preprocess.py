@@ -1,4 +1,4 @@
-"""DFDC folders -> aligned real/fake face-clip pair shards (RECIPE.md "Preprocessing").
+"""DFDC folders -> aligned real/fake face-clip pair shards (docs/recipe.md "Preprocessing").
 
 Per REAL video and the FAKEs that name it as their original (metadata.json): decode,
 detect faces on every 6th frame, link them into IoU tracks, pair each fake track with
@@ -28,13 +28,12 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from dfaug.shards import DEFAULT_FORMAT
-from dfaug.storage import FORMATS
+from dfaug.formats import DEFAULT_FORMAT, FORMATS
 
 from .files import write_text_atomic
 from .progress import Progress
@@ -60,7 +59,8 @@ class PreprocessConfig:
     ``box_scale``: the static box is the detection scaled by this about its centre.
     ``min_detections`` / ``align_iou``: the alignment rule of real and fake tracks.
     ``decoder``: :func:`dfaug.read_video` backend. ``seed``: with folder and video
-    name, seeds every random choice.
+    name, seeds every random choice. ``threads``: decoder threads of one video;
+    :func:`preprocess` sets it from its ``threads`` budget.
     """
 
     every: int = 6
@@ -72,6 +72,7 @@ class PreprocessConfig:
     tracker: TrackerParams = TrackerParams()
     decoder: str = "auto"
     seed: int = 0
+    threads: int = 0  # CPU threads of one video's decoding (0: FFmpeg's choice); set by preprocess()
 
     def __post_init__(self):
         for name, low in (("every", 1), ("clip_length", 2), ("clips_per_pair", 1),
@@ -285,7 +286,7 @@ def load_video(path: str, cfg: PreprocessConfig, name: str, reports: list):
     # 1080p frame was over half of the decoding time (docs/preprocess.md).
     backend, options = cfg.decoder, {}
     if cfg.decoder in ("auto", "pyav"):
-        backend, options = "pyav", {"lazy": True}
+        backend, options = "pyav", {"lazy": True, "threads": cfg.threads}
     try:
         clip = dfaug.read_video(path, backend=backend, **options)
     except dfaug.VideoDecodeError as e:
@@ -445,9 +446,9 @@ def _cut_pair(group, fake_file, real, fake, p, start, rng, cfg) -> Pair:
 _WORKER: dict = {}
 
 
-def _worker_init(spec: DetectorSpec, cfg: PreprocessConfig, threads: int) -> None:
-    import torch
-    torch.set_num_threads(threads)
+def _worker_init(spec: DetectorSpec, cfg: PreprocessConfig) -> None:
+    from dfaug.threads import set_torch_threads
+    set_torch_threads(cfg.threads)
     _WORKER["detector"] = spec.build()
     _WORKER["cfg"] = cfg
 
@@ -465,9 +466,8 @@ def _results(groups: list, spec: DetectorSpec, cfg: PreprocessConfig, workers: i
             yield process_group(g, detector, cfg)
         return
     import multiprocessing as mp
-    threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn: torch and CUDA do not survive fork
-    with mp.get_context("spawn").Pool(workers, _worker_init, (spec, cfg, threads)) as pool:
+    with mp.get_context("spawn").Pool(workers, _worker_init, (spec, cfg)) as pool:
         yield from pool.imap(_worker_run, groups)
 
 
@@ -477,6 +477,7 @@ def _results(groups: list, spec: DetectorSpec, cfg: PreprocessConfig, workers: i
 @dataclass
 class Summary:
     groups: int = 0
+    real_videos: int = 0
     videos: int = 0
     pairs: int = 0
     skipped: int = 0
@@ -610,15 +611,35 @@ def preprocess(inputs: Sequence[str], out_dir: str, *,
                detector: "DetectorSpec | object" = DetectorSpec(),
                shard_index: Optional[int] = None, num_shards: Optional[int] = None,
                workers: int = 0, limit: Optional[int] = None, shard_pairs: int = 256,
-               fmt: str = DEFAULT_FORMAT, progress: bool = True) -> Summary:
+               fmt: str = DEFAULT_FORMAT, progress: bool = True,
+               threads: Optional[int] = None) -> Summary:
     """Run the preprocessing; see the module docstring. Returns what this run did.
 
     ``detector``: a :class:`DetectorSpec`, or a ready detector object (in-process
     runs only). ``limit``: stop after this many groups (real videos) of this shard.
     ``shard_pairs``: start a new shard after this many pairs (at a group boundary).
+    ``threads``: CPU cores the run may use (None: those this process may run on),
+    shared evenly by the ``workers`` (decoding and detection threads of each).
     """
     if workers < 0:
         raise ValueError(f"--workers must be >= 0, got {workers}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {threads}")
+    import torch
+    from dfaug.threads import available_cores
+    budget = threads or available_cores()
+    config = replace(config, threads=max(1, budget // max(1, workers)))
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)  # in-process runs; workers set their own
+    try:
+        return _preprocess(inputs, out_dir, config, detector, shard_index, num_shards,
+                           workers, limit, shard_pairs, fmt, progress)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _preprocess(inputs, out_dir, config, detector, shard_index, num_shards, workers, limit,
+                shard_pairs, fmt, progress) -> Summary:
     if shard_pairs < 1:
         raise ValueError(f"--shard-pairs must be >= 1, got {shard_pairs}")
     if limit is not None and limit < 0:
@@ -648,10 +669,11 @@ def preprocess(inputs: Sequence[str], out_dir: str, *,
     bar = Progress(sum(g.n_videos for g in todo), f"preprocess shard {index}/{count}", "videos",
                    enabled=progress)
     try:
-        for result in _results(todo, spec, config, workers, ready):
+        for group, result in zip(todo, _results(todo, spec, config, workers, ready)):
             with _Timer(summary.timings, "write"):
                 sink.add(result)
             summary.groups += 1
+            summary.real_videos += group.problem is None  # not a FAKE whose original is missing
             summary.videos += result.n_videos
             summary.pairs += len(result.pairs)
             summary.skipped += sum(r["action"] == "skipped" for r in result.reports)
@@ -708,6 +730,8 @@ def add_arguments(parser) -> None:
                         "docs/storage.md compares them)")
     parser.add_argument("--limit", type=int, help="stop after this many real videos (to try it out)")
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
+    parser.add_argument("--threads", type=int, help="CPU cores this run may use (default: "
+                        "those this process may run on), shared evenly by --workers")
 
 
 def run(args) -> int:
@@ -731,8 +755,9 @@ def run(args) -> int:
     summary = preprocess(args.input, args.out, config=config, detector=spec,
                          shard_index=args.shard_index, num_shards=args.num_shards,
                          workers=args.workers, limit=args.limit, shard_pairs=args.shard_pairs,
-                         fmt=args.format, progress=not args.no_progress)
-    print(json.dumps({"pairs": summary.pairs, "real_videos": summary.groups,
+                         fmt=args.format, progress=not args.no_progress, threads=args.threads)
+    print(json.dumps({"pairs": summary.pairs, "real_videos": summary.real_videos,
+                      "groups": summary.groups,
                       "videos": summary.videos, "skipped": summary.skipped,
                       "kept_with_note": summary.kept_notes,
                       "already_done": summary.already_done, "shards": summary.shards,

@@ -67,12 +67,18 @@ def write_video(path: str, frames: np.ndarray, *, fps: Fraction = FPS,
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        # one thread and no AVX-512 code in x264, swscale on one thread: the same
+        # frames give the same bytes on every machine and under any load
+        from dfaug import simd
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                          **simd.x264_options()}
+        pix_fmt = stream.pix_fmt
         stream.codec_context.time_base = tb
         if rotation:
             stream.set_display_rotation(rotation)
         for i, f in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            frame = frame.reformat(format=pix_fmt, threads=1)
             frame.pts = int(round(pts[i] * 90000)) if pts is not None else i
             frame.time_base = tb
             for packet in stream.encode(frame):

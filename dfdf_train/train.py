@@ -2,7 +2,7 @@
 
     python -m dfdf_train train --recipe large_crop --data 'shards/*.tar' --out runs/large_crop
 
-Defaults are the recipe's (RECIPE.md "Training"): SGD Nesterov, lr 0.005, momentum
+Defaults are the recipe's (docs/recipe.md "Training"): SGD Nesterov, lr 0.005, momentum
 0.9, weight decay 1e-4; the first 100 iterations train only the classifier with the
 backbone frozen in eval mode; then lr * (max_iters - it) / max_iters down to
 --max-iters 100000; 8 pairs per batch (x 8 frames for the frame models, 7-frame
@@ -42,7 +42,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INPUT_PER_CROP = (288 / 224, 224 / 192)
 # flags that may change on --resume without changing what the run computes
 RESUME_MAY_CHANGE = {"stop_at", "log_every", "ckpt_every", "val_every", "tensorboard",
-                     "progress_every"}
+                     "progress_every", "threads"}
 
 
 @dataclass
@@ -59,6 +59,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_iters: int = 100
+    lr_ramp_iters: int = 0
     max_iters: int = 100_000
     stop_at: Optional[int] = None
     batch_size: int = 8
@@ -66,6 +67,7 @@ class TrainConfig:
     input_size: Optional[tuple] = None
     compression: bool = True
     workers: Optional[int] = None
+    threads: Optional[int] = None
     shuffle_buffer: int = 1024
     precision: str = "auto"
     channels_last: Optional[bool] = None
@@ -92,6 +94,8 @@ class TrainConfig:
                      "shuffle_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.lr_ramp_iters <= self.max_iters:
+            raise ValueError(f"--lr-ramp-iters must be in [0, max_iters], got {self.lr_ramp_iters}")
         if not 0 <= self.warmup_iters <= self.max_iters:
             raise ValueError(f"--warmup-iters must be in [0, max_iters], got {self.warmup_iters}")
         if self.stop_at is not None and not 0 < self.stop_at <= self.max_iters:
@@ -106,6 +110,8 @@ class TrainConfig:
                 setattr(self, name, tuple(int(x) for x in v))
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"--workers must be >= 0, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
         return self
 
     @property
@@ -161,6 +167,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-decay", type=float, default=S, help=f"default {d.weight_decay}")
     g.add_argument("--warmup-iters", type=int, default=S,
                    help=f"classifier-only iterations, backbone frozen (default {d.warmup_iters})")
+    g.add_argument("--lr-ramp-iters", type=int, default=S, metavar="N",
+                   help="raise the lr linearly from lr/N to lr over the first N iterations "
+                        f"(default {d.lr_ramp_iters}: the recipe has no ramp; models trained "
+                        "from scratch need one to start stably)")
     g.add_argument("--max-iters", type=int, default=S,
                    help=f"iterations; the lr decays linearly to 0 there (default {d.max_iters})")
     g.add_argument("--batch-size", type=int, default=S, help=f"pairs per batch and process "
@@ -172,8 +182,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-compression", dest="compression", action="store_false", default=S,
                    help="switch off the H.264 re-encoding augmentation")
     g = p.add_argument_group("machine")
+    g.add_argument("--threads", type=int, default=S,
+                   help="CPU cores this process and its loader workers may use together "
+                        "(default: the cores it may run on, shared among a node's torchrun "
+                        "processes); each worker runs one thread, training gets the rest. "
+                        "Losses are reproducible for a fixed setting")
     g.add_argument("--workers", type=int, default=S,
-                   help="loader worker processes per process (default: CPU cores / processes)")
+                   help="loader worker processes per process (default: half of --threads on "
+                        "a CPU, all but one on a GPU)")
     g.add_argument("--shuffle-buffer", type=int, default=S,
                    help="pairs mixed within each loader split; a buffered pair holds no frames, "
                    f"so a large one is cheap (default {d.shuffle_buffer})")
@@ -262,6 +278,7 @@ class Run:
     def __init__(self, cfg: TrainConfig):
         import torch
         import dfaug
+        from dfaug.threads import set_torch_threads
         from .models import build_model, to_channels_last
 
         self.cfg = cfg
@@ -279,12 +296,10 @@ class Run:
         self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda it: max(0.0, (cfg.max_iters - it) / cfg.max_iters))
+            self.optimizer, lambda it: lr_factor(it, cfg.max_iters, cfg.lr_ramp_iters))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        workers = cfg.workers
-        if workers is None:
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-            workers = max(1, (os.cpu_count() or 1) // local)
+        self.threads, workers = cpu_plan(cfg, cuda)
+        set_torch_threads(self.threads)
         self.augment = cfg.augment()  # training batches and validation's centre view
         self.loader = dfaug.PairLoader(
             cfg.data, augment=self.augment, mode=cfg.mode, batch_size=cfg.batch_size,
@@ -293,6 +308,7 @@ class Run:
             compression=dfaug.CompressionSampler() if cfg.compression else None,
             rank=self.rank, world_size=self.world, drop_last=self.world > 1)
         self.iteration = 0
+        self.elapsed, self.started = 0.0, time.perf_counter()  # run time before this process
 
     # -- phases: the recipe's frozen-backbone warm-up, then everything trains
 
@@ -393,6 +409,7 @@ class Run:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "loaders": loaders, "torch_rng": torch.get_rng_state(),
+                "elapsed_s": self.elapsed + time.perf_counter() - self.started,
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
     def save(self) -> Optional[str]:
@@ -418,6 +435,8 @@ class Run:
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.iteration = state["iteration"]
+        self.elapsed = state.get("elapsed_s", 0.0)
+        self.started = time.perf_counter()
 
 
 def atomic_save(obj, path: str) -> None:
@@ -480,14 +499,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     import torch
     from .progress import Progress
 
+    saved_threads = torch.get_num_threads()
+    try:
+        return _train(cfg, resume)
+    finally:
+        torch.set_num_threads(saved_threads)  # train() is also called as a function
+
+
+def _train(cfg: TrainConfig, resume: bool) -> dict:
+    import torch
+    from .progress import Progress
+
+    if not resume and os.path.exists(os.path.join(cfg.out, "last.pt")):
+        raise ValueError(f"--out {cfg.out} already holds a run (last.pt): pass --resume to "
+                         "continue it, or choose another --out")
+    run = Run(cfg)  # bad --data and the like fail here, before --out is made
     os.makedirs(cfg.out, exist_ok=True)
-    run = Run(cfg)
     if resume:
         run.load(os.path.join(cfg.out, "last.pt"))
         log.info("resumed %s at iteration %d", cfg.out, run.iteration)
-    elif os.path.exists(os.path.join(cfg.out, "last.pt")):
-        raise ValueError(f"--out {cfg.out} already holds a run (last.pt): pass --resume to "
-                         "continue it, or choose another --out")
     main = run.rank == 0
     metrics = Metrics(cfg.out, main, cfg.tensorboard, run.iteration)
     stop = cfg.stop_at or cfg.max_iters
@@ -497,7 +527,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     epoch = run.loader.dataset.epoch
     resumed_epoch = resume  # its batches may all have been trained on already
     last: dict = {}
-    started = window_start = time.perf_counter()
+    window_start = time.perf_counter()
+    started = window_start - run.elapsed  # elapsed_s goes on across resumes
     window_loss, window_steps, window_images = 0.0, 0, 0
     while run.iteration < stop:
         run.loader.set_epoch(epoch)
@@ -528,7 +559,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
                 row.update(iteration=it, epoch=epoch, elapsed_s=round(time.perf_counter() - started, 1))
                 metrics.write(row)
                 last = row
-            progress.update(1, _figures(last))
+            progress.update(1, _figures({**last, "loss": window_loss / window_steps}
+                                        if window_steps else last))
             if it % cfg.ckpt_every == 0 or it == stop:
                 run.save()
             if it >= stop:
@@ -548,6 +580,26 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
     if run.world > 1:
         torch.distributed.barrier()
     return last
+
+
+def lr_factor(it: int, max_iters: int, ramp: int = 0) -> float:
+    """The lr of iteration ``it`` over --lr: the recipe's linear decay to 0 at
+    ``max_iters``, times a linear ramp over the first ``ramp`` iterations."""
+    decay = max(0.0, (max_iters - it) / max_iters)
+    return decay * min(1.0, (it + 1) / ramp) if ramp else decay
+
+
+def cpu_plan(cfg: TrainConfig, cuda: bool) -> tuple:
+    """(training threads, loader workers) of this process: within --threads cores,
+    by default the cores it may run on shared among the node's torchrun processes. On
+    a CPU half go to the loader, on a GPU all but the one that drives it."""
+    from dfaug.threads import available_cores, split_cores
+    budget = cfg.threads
+    if budget is None:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        budget = max(1, available_cores() // local)
+    default = budget - 1 if cuda else budget // 2  # 1 core: load in-process
+    return split_cores(budget, cfg.workers, default_workers=default)
 
 
 def _identity(batch):

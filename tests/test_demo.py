@@ -4,7 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_quick_demo_runs_every_step(tmp_path):
     out = tmp_path / "demo"
     done = subprocess.run([sys.executable, "-m", "dfdf_train", "demo", "--quick", "--out", str(out)],

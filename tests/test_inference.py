@@ -1,6 +1,6 @@
-"""The recipe's per-video aggregation (RECIPE.md "Inference") and the DFDC metric.
+"""The recipe's per-video aggregation (docs/recipe.md "Inference") and the DFDC metric.
 
-Expected values are computed by hand from the formula in RECIPE.md:
+Expected values are computed by hand from the formula in docs/recipe.md "Inference":
 p' = clip(0.5 + sign(d) |d|^0.65, 0.01, 0.99), w = |d| + 1e-4, score = sum(p'w)/sum(w).
 """
 import math

@@ -167,6 +167,28 @@ def test_a_pair_read_frame_by_frame_is_the_pair_read_whole(shard_dir, mode):
                 assert np.array_equal(ds.make_pair(lazy), ds.make_pair(eager))
 
 
+def test_every_pair_of_a_shard_cut_inside_a_member_is_accounted_for(tmp_path):
+    """12 pairs in 4 shards, one cut in the middle of its second real member: the loader
+    makes the 10 pairs before and around the cut and counts the cut pair and the one
+    after it as skipped, each with its key (the shard's index names them)."""
+    pairs = real_pairs(n_carphone=10, n_bikes=2)
+    with PairShardWriter(str(tmp_path / "pairs-%03d.tar"), max_pairs=3) as writer:
+        for key, real, fake, meta in pairs:
+            writer.write(key, real, fake, meta)
+    cut = sorted(tmp_path.glob("*.tar"))[1]
+    import tarfile
+    with tarfile.open(cut) as tar:
+        reals = [m for m in tar.getmembers() if ".real." in m.name]
+    second = reals[1]
+    cut.write_bytes(cut.read_bytes()[:second.offset_data + second.size // 2])
+    loader = PairLoader(str(tmp_path / "*.tar"), augment="re", mode="frame", batch_size=4,
+                        num_workers=0, device="cpu", compression=None, size=(64, 56))
+    made = sum(len(y) // 8 for _, y in loader)
+    lost = {key for _, key, _ in loader.skipped}
+    assert loader.counts["pairs"] == made == 10 and loader.counts["skipped"] == 2
+    assert lost == {reals[1].name.split(".")[0], reals[2].name.split(".")[0]}
+
+
 def test_the_shuffle_buffer_holds_no_frames_and_a_shard_gone_later_is_skipped(shard_dir, tmp_path):
     """Records are read lazily, so the buffer holds metadata only; a shard cut short or
     removed after its records were buffered costs those pairs (skipped and counted),

@@ -101,6 +101,10 @@ def test_bad_model_arguments(checkpoints, tmp_path):
         load_models({"re": str(tmp_path / "missing.pt")}, "cpu")
     with pytest.raises(ValueError, match="holds a 'sequence' model"):
         load_models({"re": checkpoints["sequence"]}, "cpu")
+    text = tmp_path / "notashard.txt"
+    text.write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match="is not a checkpoint of `dfdf_train train`"):
+        load_models({"re": str(text)}, "cpu")
     with pytest.raises(FileNotFoundError):
         list_videos([str(tmp_path / "nowhere")])
 
@@ -125,3 +129,13 @@ def test_predict_and_evaluate_on_the_command_line(checkpoints, videos, tmp_path)
     result = json.load(open(tmp_path / "e.json"))
     assert result["videos"] == 4 and result["fake"] == 2
     assert "sequence alone" in done.stdout
+
+
+@pytest.mark.parametrize("models", [["large_crop", "re"], ["re"]])
+def test_frame_models_take_turns_and_each_sees_half_of_its_frames_mirrored(models):
+    from dfdf_train.predict import frame_turns
+    turns = frame_turns(12, models)
+    assert [m for m, _ in turns] == [models[j % len(models)] for j in range(12)]
+    for m in models:
+        mirrored = [flip for name, flip in turns if name == m]
+        assert mirrored == [j % 2 == 1 for j in range(len(mirrored))]  # alternate, half each

@@ -168,6 +168,9 @@ def test_bad_inputs_are_reported_and_skipped(tmp_path):
     s = preprocess([bad.folder], out, detector=DetectorSpec(device="cpu"), workers=2,
                    config=PreprocessConfig(clip_length=30), progress=False)
     assert s.groups == len(plan([bad.folder]))
+    meta = json.load(open(os.path.join(bad.folder, "metadata.json")))
+    # a FAKE whose original is missing makes a group, not a real video
+    assert s.real_videos == sum(e["label"] == "REAL" for e in meta.values()) < s.groups
     with open(os.path.join(out, SKIPPED)) as f:
         reports = [json.loads(x) for x in f]
     tag = os.path.basename(bad.folder)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dfaug import Clip
-from dfaug.shards import BadSample, PairRecord, PairShardWriter, ShardMember, read_shard
+from dfaug.shards import (BadSample, PairRecord, PairShardWriter, ShardMember, index_path,
+                          read_shard)
 from pairs import real_pairs
 
 
@@ -166,6 +167,30 @@ def test_broken_samples_are_reported_not_raised(tmp_path, pairs, lazy):
     garbage.write_bytes(b"not a tar at all" * 100)
     (bad,) = list(read_shard(str(garbage), lazy=lazy))
     assert isinstance(bad, BadSample)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_shard_cut_inside_a_member_accounts_for_every_sample_it_lost(tmp_path, pairs, lazy):
+    """The writer's index beside the shard names the samples a cut loses: the one cut
+    and every one after it come out as BadSamples, each with its key."""
+    shard = write(tmp_path, pairs[:4])[0]
+    keys = [k for k, *_ in pairs[:4]]
+    assert json.load(open(index_path(shard))) == {"samples": 4, "keys": keys}
+    with tarfile.open(shard) as tar:
+        second_real = next(m for m in tar.getmembers() if m.name.startswith(keys[1] + ".real"))
+    data = open(shard, "rb").read()
+    with open(shard, "wb") as f:  # cut in place, in the middle of the second real member
+        f.write(data[:second_real.offset_data + second_real.size // 2])
+    out = list(read_shard(shard, lazy=lazy))
+    assert [type(r) for r in out] == [PairRecord, BadSample, BadSample, BadSample]
+    assert [r.key for r in out] == keys
+    assert "truncated" in out[1].reason
+    assert all("lost" in r.reason and "3 of the index's 4" in r.reason for r in out[2:])
+
+    os.remove(index_path(shard))  # a shard from elsewhere: how many is unknown, but said
+    out = list(read_shard(shard, lazy=lazy))
+    assert [type(r) for r in out] == [PairRecord, BadSample]
+    assert out[1].key == keys[1] and "the samples after it are lost" in out[1].reason
 
 
 def test_a_lazy_record_reads_its_frames_only_when_they_are_decoded(tmp_path, pairs):
