@@ -169,8 +169,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"classifier-only iterations, backbone frozen (default {d.warmup_iters})")
     g.add_argument("--lr-ramp-iters", type=int, default=S, metavar="N",
                    help="raise the lr linearly from lr/N to lr over the first N iterations "
-                        f"(default {d.lr_ramp_iters}: the recipe has no ramp; models trained "
-                        "from scratch need one to start stably)")
+                        f"(default {d.lr_ramp_iters}: the recipe has none); for trials "
+                        "of models trained from scratch")
     g.add_argument("--max-iters", type=int, default=S,
                    help=f"iterations; the lr decays linearly to 0 there (default {d.max_iters})")
     g.add_argument("--batch-size", type=int, default=S, help=f"pairs per batch and process "
@@ -497,8 +497,6 @@ class Metrics:
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run (or continue) a training run; returns the last metrics."""
     import torch
-    from .progress import Progress
-
     saved_threads = torch.get_num_threads()
     try:
         return _train(cfg, resume)
