@@ -15,6 +15,7 @@ Results are reproducible for a fixed thread setting: the same seed and the same
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Optional
@@ -36,20 +37,26 @@ def available_cores() -> int:
 
 
 def _cgroup_quota() -> Optional[float]:
-    """CPUs allowed by the cgroup (v2 cpu.max, v1 cfs quota), None when unlimited."""
+    """CPUs allowed by the cgroup (v2 cpu.max, else v1 cfs quota), None when unlimited
+    or when the process is in no cgroup with a CPU limit."""
+    v2 = _read("/sys/fs/cgroup/cpu.max")  # "max 100000" or "200000 100000"
+    if v2 is not None:
+        quota, _, period = v2.partition(" ")
+    else:  # cgroup v1: a quota of -1 means no limit
+        quota = _read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+        period = _read("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
     try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
+        q, p = int(quota), int(period)
+    except (TypeError, ValueError):  # "max", or no such files
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def _read(path: str) -> Optional[str]:
     try:
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
-            quota = int(f.read())
-        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
-            period = int(f.read())
-        return None if quota <= 0 else quota / period
-    except (OSError, ValueError):
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
         return None
 
 
@@ -68,7 +75,7 @@ def split_cores(threads: Optional[int], workers: Optional[int], *,
     ``workers``: loader worker processes (None: ``default_workers``, or else half the
     cores, at least one). Each worker runs one thread; the main process gets the rest,
     at least one. Asking for more workers than the cores leave is allowed (they then
-    share them) and logged once.
+    share them) and logged.
     """
     check_threads("threads", threads)
     total = threads or available_cores()
@@ -89,3 +96,18 @@ def set_torch_threads(n: int) -> None:
     check_threads("threads", n)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def torch_threads(n: Optional[int]):
+    """``n`` torch threads inside the block (None: as they are, for a block that sets its
+    own), the caller's own count again after it: for functions (train, predict,
+    preprocess) that a user may also call from a program."""
+    import torch
+    saved = torch.get_num_threads()
+    if n is not None:
+        set_torch_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

@@ -157,15 +157,10 @@ def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = Predic
             detector: str = "mtcnn", detector_weights: Optional[str] = None,
             device: str = "cpu") -> dict:
     """Score ``videos``; write the submission, details and report; return name -> score."""
-    import torch
-    from dfaug.threads import available_cores, set_torch_threads
+    from dfaug.threads import available_cores, torch_threads
     threads = cfg.threads or available_cores()
-    saved = torch.get_num_threads()
-    set_torch_threads(threads)
-    try:
+    with torch_threads(threads):
         return _predict(videos, models, out, cfg, detector, detector_weights, device, threads)
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _predict(videos, models, out, cfg, detector, detector_weights, device, threads) -> dict:

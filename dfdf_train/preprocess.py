@@ -625,17 +625,12 @@ def preprocess(inputs: Sequence[str], out_dir: str, *,
         raise ValueError(f"--workers must be >= 0, got {workers}")
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be >= 1, got {threads}")
-    import torch
-    from dfaug.threads import available_cores
+    from dfaug.threads import available_cores, torch_threads
     budget = threads or available_cores()
     config = replace(config, threads=max(1, budget // max(1, workers)))
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(config.threads)  # in-process runs; workers set their own
-    try:
+    with torch_threads(config.threads):  # in-process runs; workers set their own
         return _preprocess(inputs, out_dir, config, detector, shard_index, num_shards,
                            workers, limit, shard_pairs, fmt, progress)
-    finally:
-        torch.set_num_threads(saved_threads)
 
 
 def _preprocess(inputs, out_dir, config, detector, shard_index, num_shards, workers, limit,

@@ -310,6 +310,10 @@ class Run:
         self.iteration = 0
         self.elapsed, self.started = 0.0, time.perf_counter()  # run time before this process
 
+    def elapsed_s(self) -> float:
+        """Seconds the run has trained, across resumes (saved in each checkpoint)."""
+        return self.elapsed + time.perf_counter() - self.started
+
     # -- phases: the recipe's frozen-backbone warm-up, then everything trains
 
     def set_phase(self) -> None:
@@ -409,7 +413,7 @@ class Run:
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "loaders": loaders, "torch_rng": torch.get_rng_state(),
-                "elapsed_s": self.elapsed + time.perf_counter() - self.started,
+                "elapsed_s": self.elapsed_s(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
     def save(self) -> Optional[str]:
@@ -496,12 +500,9 @@ class Metrics:
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run (or continue) a training run; returns the last metrics."""
-    import torch
-    saved_threads = torch.get_num_threads()
-    try:
+    from dfaug.threads import torch_threads
+    with torch_threads(None):  # Run sets the run's count; the caller's comes back after
         return _train(cfg, resume)
-    finally:
-        torch.set_num_threads(saved_threads)  # train() is also called as a function
 
 
 def _train(cfg: TrainConfig, resume: bool) -> dict:
@@ -526,7 +527,6 @@ def _train(cfg: TrainConfig, resume: bool) -> dict:
     resumed_epoch = resume  # its batches may all have been trained on already
     last: dict = {}
     window_start = time.perf_counter()
-    started = window_start - run.elapsed  # elapsed_s goes on across resumes
     window_loss, window_steps, window_images = 0.0, 0, 0
     while run.iteration < stop:
         run.loader.set_epoch(epoch)
@@ -554,7 +554,7 @@ def _train(cfg: TrainConfig, resume: bool) -> dict:
             if cfg.val_data and (it % cfg.val_every == 0 or it == stop):
                 row.update(run.validate())
             if row:
-                row.update(iteration=it, epoch=epoch, elapsed_s=round(time.perf_counter() - started, 1))
+                row.update(iteration=it, epoch=epoch, elapsed_s=round(run.elapsed_s(), 1))
                 metrics.write(row)
                 last = row
             progress.update(1, _figures({**last, "loss": window_loss / window_steps}
