@@ -8,6 +8,7 @@ their ``available()`` says so; the package imports without any of them.
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
@@ -108,10 +109,10 @@ def frame_step(stream, default_fps: float = 30.0) -> float:
     timestamp. The rate is None when unknown in PyAV up to 18 and 0/1 or 0/0 from 19
     on (its rationals are never None): both mean ``default_fps``."""
     try:
-        rate = float(stream.average_rate or 0)
-    except (TypeError, ValueError, ZeroDivisionError):
+        rate = float(stream.average_rate)
+    except (TypeError, ValueError, ZeroDivisionError):  # None, 0/0
         rate = 0.0
-    return 1 / rate if rate > 0 and rate == rate and rate != float("inf") else 1 / default_fps
+    return 1 / rate if math.isfinite(rate) and rate > 0 else 1 / default_fps
 
 
 # Threads for one frame's colour conversion (swscale). PyAV's default, 0 = one per

@@ -70,6 +70,7 @@ def write_video(path: str, frames: np.ndarray, *, fps: Fraction = FPS,
         # one thread and no AVX-512 code in x264, swscale on one thread: the same
         # frames give the same bytes on every machine and under any load
         from dfaug import simd
+        from dfaug.video import SWSCALE_THREADS
         stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
                           **simd.x264_options()}
         pix_fmt = stream.pix_fmt
@@ -78,7 +79,7 @@ def write_video(path: str, frames: np.ndarray, *, fps: Fraction = FPS,
             stream.set_display_rotation(rotation)
         for i, f in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-            frame = frame.reformat(format=pix_fmt, threads=1)
+            frame = frame.reformat(format=pix_fmt, threads=SWSCALE_THREADS)
             frame.pts = int(round(pts[i] * 90000)) if pts is not None else i
             frame.time_base = tb
             for packet in stream.encode(frame):

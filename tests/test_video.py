@@ -147,3 +147,13 @@ def test_lazy_frames_refuse_indices_they_cannot_honour(carphone):
         lf[np.zeros((2, 2), int)]
     with pytest.raises(IndexError, match="frames first"):
         lf[..., 0]
+
+
+def test_frame_step_falls_back_to_30_fps_for_an_unknown_rate():
+    from fractions import Fraction
+    from types import SimpleNamespace
+    from dfaug.video import frame_step
+    # PyAV <= 18 gives None for an unknown rate, 19 a rational 0/1
+    assert frame_step(SimpleNamespace(average_rate=None)) == frame_step(
+        SimpleNamespace(average_rate=Fraction(0, 1))) == 1 / 30
+    assert frame_step(SimpleNamespace(average_rate=Fraction(25, 1))) == 1 / 25
