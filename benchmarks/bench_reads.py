@@ -9,7 +9,7 @@ per mode:
 
 - bytes read per pair from the members (the tar headers and JSON read while indexing
   are the same both ways and not counted);
-- ms per pair of ``make_pair``, each pair made both ways back to back, the order
+- ms per pair of ``make_sample``, each pair made both ways back to back, the order
   alternating, ``--rounds`` times (this VM's speed drifts over minutes, so the two
   ways are compared seconds apart on the same pair): over all pairs, and apart for
   those re-encoded and those not.
@@ -71,18 +71,18 @@ def evict(path: str) -> None:
 
 
 def make_both_ways(ds: PairDataset, records, rounds: int, cold: bool = False) -> dict:
-    """{way: (ms per make_pair, bytes read) per pair and round}, in records' order;
+    """{way: (ms per make_sample, bytes read) per pair and round}, in records' order;
     ``cold``: the record's shard evicted from the page cache before each make."""
     out = {"frames": ([], []), "whole": ([], [])}
 
     def frames(record, counter):
         counted = [CountedMember(m, counter) for m in (record.real, record.fake)]
-        ds.make_pair(dataclasses.replace(record, real=counted[0], fake=counted[1]))
+        ds.make_sample(dataclasses.replace(record, real=counted[0], fake=counted[1]))
 
     def whole(record, counter):
         real, fake = record.real.read(), record.fake.read()
         counter[0] += len(real) + len(fake)
-        ds.make_pair(dataclasses.replace(record, real=real, fake=fake))
+        ds.make_sample(dataclasses.replace(record, real=real, fake=fake))
 
     for r in range(rounds):
         for k, record in enumerate(records):
@@ -123,7 +123,7 @@ def main():
         for mode in args.modes.split(","):
             ds = PairDataset(shards, mode=mode, seed=args.seed)
             records = [r for path in shards for r in read_shard(path, lazy=True)]
-            ds.make_pair(records[0])  # warm up: numba's cache, FFmpeg's tables
+            ds.make_sample(records[0])  # warm up: numba's cache, FFmpeg's tables
             re_encoded = np.array([ds.pair_params(r.key) is not None
                                    for r in records] * args.rounds)
             result = make_both_ways(ds, records, args.rounds, args.cold)

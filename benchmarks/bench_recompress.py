@@ -161,9 +161,9 @@ def floor_inputs(clip: dfaug.Clip, params, span):
 
 def floor_way(plan, frames, params) -> tuple[float, float, int]:
     """Seconds of (encode, decode) of ``frames`` with libx264 / h264, one thread,
-    stopping where ``recompress`` stops: once x264 has emitted every kept frame.
+    stopping where ``recompress`` stops: once x264 has emitted every picked frame.
     Also returns the number of frames x264 encoded."""
-    kept = set(range(len(frames))[plan.keep])
+    kept = set(int(p) for p in plan.pick)
     packets = []
 
     def take(out) -> bool:

@@ -11,7 +11,7 @@ workers need no 16 cores, and the scheduling is torch's own.
 
     python benchmarks/sim_prefetch.py --workers 16 --pairs-per-worker 200
 
-Costs: `--mean-ms` per pair (157: `make_pair` in frame mode with all 16 cores of the
+Costs: `--mean-ms` per pair (157: `make_sample` in frame mode with all 16 cores of the
 GPU host's Xeon busy, from bench_loader's profile), `--ratio` re-encoded to
 not-re-encoded (17, dev-cpu: about 360 against 21 ms); which pairs are re-encoded
 comes from the recipe's distribution (`CompressionSampler`, one draw per pair).

@@ -24,8 +24,9 @@ from unittest import mock
 
 import numpy as np
 
-from dfaug import loader
+from dfaug import loader, pipeline
 from dfaug.loader import Batch, PairDataset
+from dfaug.pipeline import Sample, SampleInfo
 
 
 class Record:
@@ -52,17 +53,17 @@ class KeysOnly(PairDataset):
         with mock.patch.object(loader, "expand_shards", lambda s: sorted(s)):
             super().__init__(shards, compression=None, **kwargs)
 
-    def make_pair(self, record):
-        return record.real
+    def make_sample(self, record):
+        return Sample(SampleInfo(record.key, {"real": record.real}, None), frames=np.empty(0))
 
-    def _collate(self, batch, gen):
-        return Batch(keys=[real for _, real in batch])
+    def _collate(self, group, gen):
+        return Batch(keys=[s.info.meta["real"] for s in group])
 
 
 def distinct_per_batch(shards: dict, buffer: int, batch_size: int, splits: int,
                        seed: int) -> float:
     counts = []
-    with mock.patch.object(loader, "read_shard", lambda path, lazy: iter(shards[path])):
+    with mock.patch.object(pipeline, "read_shard", lambda path, lazy: iter(shards[path])):
         for split in range(splits):
             ds = KeysOnly(shards, batch_size=batch_size, shuffle_buffer=buffer, seed=seed,
                           rank=split, world_size=splits, drop_last=True)

@@ -7,7 +7,9 @@ registry; the recipe's video-compression augmentation (:class:`CompressionParams
 pair shards and the streaming loader (:class:`PairShardWriter`, :func:`read_shard`,
 :class:`PairRecord`, :class:`BadSample`, :class:`ShardMember`, :class:`StoredFrames`,
 :class:`LazyFrames`, :func:`sequence_indices`, :class:`PairDataset`,
-:class:`PairLoader`); thread settings (:mod:`dfaug.threads`).
+:class:`PairLoader`, :class:`RowInfo`, :class:`SampleInfo`, :class:`SampleBatch`) and its
+seams (:mod:`dfaug.times`, :mod:`dfaug.device_stage`, :mod:`dfaug.pipeline`); thread
+settings (:mod:`dfaug.threads`).
 
 Names are imported on first use, so ``import dfaug`` (and a command's ``--help``)
 does not load torch, FFmpeg or numba until something needs them.
@@ -25,7 +27,8 @@ _EXPORTS = {
     "TUNES": "compression", "CompressionParams": "compression",
     "CompressionSampler": "compression", "fps_filter": "compression",
     "recompress": "compression",
-    "PairDataset": "loader", "PairLoader": "loader", "fit_to": "loader",
+    "PairDataset": "loader", "PairLoader": "loader", "RowInfo": "loader",
+    "fit_to": "pipeline", "SampleInfo": "pipeline", "SampleBatch": "device_stage",
     "aligned_mixup": "mixup", "mix_pairs": "mixup", "sample_mixup_t": "mixup",
     "recipe_indices": "sampling", "sequence_indices": "sampling",
     "BadSample": "shards", "PairRecord": "shards", "PairShardWriter": "shards",
@@ -37,7 +40,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"augment", "autoaugment", "clip", "compression", "loader", "mixup", "nvdec",
                "sampling", "shards", "simd", "storage", "testing", "threads", "video",
-               "formats"}
+               "formats", "times", "pipeline", "device_stage"}
 
 __all__ = sorted(_EXPORTS)
 

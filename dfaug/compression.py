@@ -19,7 +19,7 @@ from av.video.reformatter import VideoReformatter
 
 from . import simd
 from .clip import Clip
-from .sampling import nearest
+from .sampling import nearest, nearest_indices
 from .video import LazyFrames
 
 TUNES = ("film", "animation", "grain", "stillimage", "fastdecode", "zerolatency")
@@ -222,13 +222,15 @@ def _rgb_frame(image: np.ndarray) -> av.VideoFrame:
 
 def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionParams,
                    threads: int) -> np.ndarray:
-    """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded kept part.
+    """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded frames
+    ``plan.pick`` names.
 
-    Encoding stops as soon as x264 has emitted every kept frame. The frames after
-    them have been through x264's lookahead, so their effect on the kept frames'
+    Encoding stops as soon as x264 has emitted every picked frame. The frames after
+    them have been through x264's lookahead, so their effect on the picked frames'
     quality (macroblock-tree, frame types) stays, but they are not encoded
     themselves. x264 emits its packets in an order fixed by the frames already fed,
-    so the kept frames are bit-identical to those of a full flush.
+    so the picked frames are bit-identical to those of a full flush. Only the picked
+    frames are converted back to RGB.
     """
     width, height = plan.size
     # one swscale context each way for all frames of the clip: a frame's own reformat()
@@ -240,22 +242,22 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
     enc = x264_encoder(params, plan.size, plan.rate, threads)
     dec = av.CodecContext.create("h264", "r")
     dec.thread_count = threads
-    keep = range(len(plan.indices))[plan.keep]
-    kept = np.empty((len(keep), height, width, 3), np.uint8)
-    decoded = np.zeros(len(keep), bool)
-    unsent = set(keep)  # kept frames x264 has not emitted yet
+    slot = {int(n): k for k, n in enumerate(plan.pick)}  # encoded position -> output
+    picked = np.empty((len(plan.pick), height, width, 3), np.uint8)
+    decoded = np.zeros(len(plan.pick), bool)
+    unsent = set(slot)  # picked frames x264 has not emitted yet
 
     def receive(frames_out):
         for frame in frames_out:
             if frame.pts is None:
                 raise RuntimeError("the H.264 decoder returned a frame without a timestamp")
-            k = frame.pts - keep.start
-            if 0 <= k < len(kept):
-                kept[k] = to_rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray()
+            k = slot.get(frame.pts)
+            if k is not None:
+                picked[k] = to_rgb.reformat(frame, format="rgb24", threads=threads).to_ndarray()
                 decoded[k] = True
 
     def send(packets) -> bool:
-        """Decode ``packets`` (stopping early): True once every kept frame is sent."""
+        """Decode ``packets`` (stopping early): True once every picked frame is sent."""
         for packet in packets:
             unsent.discard(packet.pts)
             receive(dec.decode(packet))
@@ -276,8 +278,8 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
     receive(dec.decode(None))
     if not decoded.all():
         raise RuntimeError(f"libx264 round trip returned {int(decoded.sum())} of "
-                           f"{len(kept)} kept frames")
-    return kept
+                           f"{len(picked)} picked frames")
+    return picked
 
 
 @dataclass(frozen=True)
@@ -285,12 +287,13 @@ class EncodePlan:
     """What :func:`recompress` encodes for one pair: the same for every clip of it.
 
     ``indices``: input frames fed to the encoder, in order (after fps reduction).
-    ``keep``: the part of the encoded frames that is returned. ``pts``: their times.
-    ``size``: (width, height) encoded. ``rate``: the encoder's frame rate.
+    ``pick``: the encoded frames returned, as increasing positions in ``indices``.
+    ``pts``: their times. ``size``: (width, height) encoded.
+    ``rate``: the encoder's frame rate.
     """
 
     indices: np.ndarray
-    keep: slice
+    pick: np.ndarray
     pts: np.ndarray
     size: tuple[int, int]
     rate: Fraction
@@ -298,12 +301,23 @@ class EncodePlan:
 
 def plan_encode(clip: Clip, params: CompressionParams, span: Optional[tuple[int, int]] = None,
                 encode: str = "needed", warmup: int = DEFAULT_WARMUP,
-                tail: int = DEFAULT_TAIL) -> EncodePlan:
+                tail: int = DEFAULT_TAIL, times=None) -> EncodePlan:
     """The frames, size and rate :func:`recompress` uses (arguments as there)."""
     _check_options(encode, warmup, tail)
-    first, last = _check_span(span, len(clip))
     size = params.output_size(clip.width, clip.height)
     src, out_pts = fps_filter(clip.pts, params.fps)
+    if times is not None:
+        if span is not None:
+            raise ValueError("pass span or times, not both")
+        times = np.atleast_1d(np.asarray(times, dtype=np.float64))
+        used = nearest_indices(clip.pts, times, repeat=True)  # ValueError outside the clip
+        first, last = int(used.min()), int(used.max())
+        if len(src) < len(clip):
+            # dropped frames can move the output frame nearest to a time just outside
+            # the input frames nearest to it (e.g. 25 fps clips at 18 fps)
+            first, last = max(0, first - 1), min(len(clip) - 1, last + 1)
+    else:
+        first, last = _check_span(span, len(clip))
     # The output frames nearest in time to the span's ends bound what a sample can pick.
     lo, hi = (int(i) for i in nearest(out_pts, clip.pts[[first, last]]))
     if encode == "needed":
@@ -314,8 +328,11 @@ def plan_encode(clip: Clip, params: CompressionParams, span: Optional[tuple[int,
         rate = Fraction(1 / clip.frame_duration()).limit_denominator(1001)
     else:
         rate = Fraction(params.fps).limit_denominator(1001)
-    return EncodePlan(src[start:stop], slice(lo - start, hi + 1 - start), out_pts[lo:hi + 1],
-                      size, rate)
+    if times is None:
+        out = np.arange(lo, hi + 1)
+    else:
+        out = lo + np.unique(nearest(out_pts[lo:hi + 1], times))
+    return EncodePlan(src[start:stop], out - start, out_pts[out], size, rate)
 
 
 def _check_options(encode: str, warmup: int, tail: int) -> None:
@@ -336,7 +353,7 @@ def _check_span(span, n_frames: int) -> tuple[int, int]:
 
 
 def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
-               span: Optional[tuple[int, int]] = None, encode: str = "needed",
+               span: Optional[tuple[int, int]] = None, times=None, encode: str = "needed",
                warmup: int = DEFAULT_WARMUP, tail: int = DEFAULT_TAIL,
                threads: int = 1) -> list[Clip]:
     """Re-encode every clip with the same H.264 settings and decode it back.
@@ -345,11 +362,17 @@ def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
     Their frames may be lazy (:class:`dfaug.video.LazyFrames`, e.g. a shard's
     :class:`dfaug.storage.StoredFrames`): then only the frames fed to x264 are
     decoded, each just before it is encoded.
-    ``params``: the settings; None returns the clips (cut to ``span``) untouched.
+    ``params``: the settings; None returns the clips (cut to ``span``, or their frames
+    nearest to ``times``) untouched.
     ``span``: (first, last) indices of the input frames the sample will use,
     inclusive; the result holds the re-encoded frames nearest in time to them and
     all between. None means the whole clip.
-    ``encode``: ``"needed"`` feeds x264 only the frames of ``span`` plus ``warmup``
+    ``times``: instead of ``span``, the timestamps (seconds) a sample will use: the
+    result holds the re-encoded frames nearest to them, each once, in time order
+    (one per time for increasing times at least a frame apart; fewer where a reduced
+    frame rate puts two times on one frame), and only those are converted back to
+    RGB. A time more than half a frame outside the clip is a ValueError.
+    ``encode``: ``"needed"`` feeds x264 only the frames the sample needs plus ``warmup``
     frames before it and ``tail`` after it; ``"full"`` feeds it the whole clip, as the
     recipe did, and cuts afterwards. Either way x264 stops once it has emitted the
     last frame returned: what it would encode after that cannot change them.
@@ -364,9 +387,14 @@ def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
     if not isinstance(threads, numbers.Integral) or threads < 0:
         raise ValueError(f"threads must be a non-negative integer (0 = auto), got {threads!r}")
     if params is None:
+        if times is not None:
+            if span is not None:
+                raise ValueError("pass span or times, not both")
+            idx = np.unique(nearest_indices(clips[0].pts, times, repeat=True))
+            return [clip.take(idx) for clip in clips]
         first, last = _check_span(span, len(clips[0]))
         return [clip.take(np.arange(first, last + 1)) for clip in clips]
     if not isinstance(params, CompressionParams):
         raise TypeError(f"params must be CompressionParams or None, got {type(params).__name__}")
-    plan = plan_encode(clips[0], params, span, encode, warmup, tail)
+    plan = plan_encode(clips[0], params, span, encode, warmup, tail, times=times)
     return [Clip(_encode_decode(clip.frames, plan, params, threads), plan.pts) for clip in clips]

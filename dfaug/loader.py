@@ -1,11 +1,23 @@
 """The streaming loader: pair shards in, batches a model can train on out.
 
-Worker processes (``PairDataset``): read a pair, decode only the frames it needs,
-draw CompressionParams once per pair, ``recompress`` both clips, pick the recipe's
-frames by time, bring both members to a fixed size with the same operation, and
-batch them as uint8. The device stage (``PairAugment`` + aligned mixup) runs in the
-main process on the GPU when there is one, otherwise inside the workers so that it
-is spread over the cores (``PairLoader``).
+``PairDataset`` runs in the worker processes and is assembled from the stages of
+:mod:`dfaug.pipeline`:
+
+    epoch_shards -> split_records -> shuffled -> made (SampleMaker) -> batched -> collate
+    [-> device stage, in the workers when it runs on the CPU]
+
+Making a sample reads only the frames it needs, draws CompressionParams once per pair,
+``recompress``es every member with them, picks the frames nearest to its times and
+brings the members to a fixed size with the same operation. The device stage
+(:mod:`dfaug.device_stage`; by default PairAugment + aligned mixup) runs in the main
+process on the GPU when there is one, otherwise inside the workers so that it is
+spread over the cores (``PairLoader``).
+
+Seams: ``times=`` (which frames: :mod:`dfaug.times`), ``mixup=`` (False: the members
+apart, labelled 0 and 1), ``device_stage=`` (any callable, or
+:class:`dfaug.device_stage.PassThrough` for uint8 batches), ``with_info=`` (batches
+carry each row's key, metadata and CompressionParams), and single clips beside pairs
+in the shards (:meth:`dfaug.PairShardWriter.write_clip`).
 
 Resuming: ``PairLoader.state_dict()`` after a batch and ``load_state_dict()`` in a
 new process continue the epoch with exactly the batches that would have come next.
@@ -22,28 +34,21 @@ the same (seed, epoch, world size, workers) gives the same batches.
 from __future__ import annotations
 
 import glob
-import logging
 import os
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from . import storage
+from . import storage, times as frame_times
 from .augment import PairAugment
-from .clip import Clip
-from .compression import CompressionParams, CompressionSampler, fps_filter, recompress
-from .mixup import mix_pairs
-from .sampling import nearest_indices, recipe_times
-from .shards import BadSample, PairRecord, read_shard
-from .video import VideoDecodeError
-
-log = logging.getLogger("dfaug.loader")
-MODES = ("frame", "sequence")
+from .compression import CompressionParams, CompressionSampler
+from .device_stage import MODES, Augment, SampleBatch
+from .pipeline import (SampleMaker, batched, epoch_shards, fit_to, made, shuffled,  # noqa: F401
+                       split_records)
+from .shards import PairRecord
 
 
 def expand_shards(shards: Union[str, Sequence[str]]) -> list[str]:
@@ -58,56 +63,79 @@ def expand_shards(shards: Union[str, Sequence[str]]) -> list[str]:
     return paths
 
 
-def fit_to(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize (T, h, w, 3) uint8 so the frames cover ``size`` (H, W), keeping the aspect,
-    then cut the centre: the same operation for every frame and both members."""
-    t, h, w, _ = frames.shape
-    out_h, out_w = size
-    scale = max(out_h / h, out_w / w)
-    rh, rw = max(out_h, round(h * scale)), max(out_w, round(w * scale))
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2)
-    if (rh, rw) != (h, w):
-        x = F.interpolate(x.contiguous(memory_format=torch.channels_last), size=(rh, rw),
-                          mode="bilinear", align_corners=False, antialias=False)
-    top, left = (rh - out_h) // 2, (rw - out_w) // 2
-    return x[:, :, top:top + out_h, left:left + out_w].contiguous().numpy()
-
-
 @dataclass
 class Batch:
-    """What a worker hands over: uint8 pairs, or model inputs when it ran the device stage."""
+    """What a worker hands over: the uint8 samples (``data``), or the device stage's
+    output (``out``) when it ran in the worker."""
 
-    pairs: Optional[torch.Tensor] = None      # (B, 2, T, 3, H, W) uint8
-    x: Optional[torch.Tensor] = None
-    y: Optional[torch.Tensor] = None
+    data: Optional[SampleBatch] = None
+    out: Any = None
     keys: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (shard, key, reason) since the last batch
     split: int = 0          # the (rank, worker) split that made it
     hollow: bool = False    # a replayed batch of a resumed epoch: keys only, no data
 
     def pin_memory(self):  # called by DataLoader(pin_memory=True)
-        if self.pairs is not None:
-            self.pairs = self.pairs.pin_memory()
+        if self.data is not None:
+            self.data = self.data.pin_memory()
         return self
 
 
-class PairDataset(torch.utils.data.IterableDataset):
-    """Pairs from shards, recompressed and sampled, batched in the worker.
+def collate(samples: list) -> SampleBatch:
+    """Made samples -> one SampleBatch: the pairs stacked, then the single clips."""
+    pairs = [s for s in samples if s.info.is_pair]
+    singles = [s for s in samples if not s.info.is_pair]
+    stack = (lambda group: torch.from_numpy(np.stack([s.frames for s in group])) if group else None)
+    labels = torch.tensor([s.info.label for s in singles], dtype=torch.float32) if singles else None
+    return SampleBatch(stack(pairs), stack(singles), labels, [s.info for s in pairs + singles])
 
-    ``mode``: ``"frame"`` (the recipe's 8 frames per pair) or ``"sequence"`` (7 frames
-    1/15 s apart). ``size``: (H, W) the members are brought to (covering, centre cut).
-    ``compression``: a CompressionSampler, or None for no re-encoding.
-    ``augment``: a PairAugment (or preset name) to run in the worker (CPU training);
-    None hands uint8 pairs to the main process. ``shuffle_buffer``: records mixed
-    within a split; they hold no frames, so it costs a few kB a record and about
-    0.3 ms each to index (benchmarks/sim_shuffle.py says why 1024).
+
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _check_times(times, mode: str):
+    if times is None:
+        return frame_times.for_mode(mode)
+    if not callable(times):
+        raise ValueError("times must be a callable (pts, rng) -> seconds, e.g. "
+                         f"dfaug.times.uniform(16) or dfaug.times.window(16, 1/30), got {times!r}")
+    return times
+
+
+def _check_stage(device_stage):
+    if device_stage is not None and not callable(device_stage):
+        raise ValueError("device_stage must be a callable (batch, generator) -> outputs, e.g. "
+                         f"dfaug.device_stage.Augment or PassThrough, got {device_stage!r}")
+    return device_stage
+
+
+class PairDataset(torch.utils.data.IterableDataset):
+    """Pairs (and single clips) from shards, recompressed and sampled, batched in the worker.
+
+    ``mode``: ``"frame"`` (every sampled frame an image of its own; the recipe's 8
+    frames per pair by default) or ``"sequence"`` (clips of frames; the recipe's 7
+    frames 1/15 s apart by default). ``times``: which frames, a callable
+    ``(pts, rng) -> seconds`` (:mod:`dfaug.times`: ``uniform(n)``, ``window(n, step)``,
+    the recipe's); None: the recipe's for ``mode``. ``size``: (H, W) the members are
+    brought to (covering, centre cut). ``compression``: a CompressionSampler, or None
+    for no re-encoding.
+    ``device_stage``: a device stage to run in the worker (CPU training), or
+    ``augment`` (a PairAugment or preset name) and ``mixup`` to build the default one
+    (:class:`dfaug.device_stage.Augment`); neither hands uint8 SampleBatches to the
+    main process. ``shuffle_buffer``: records mixed within a split; they hold no
+    frames, so it costs a few kB a record and about 0.3 ms each to index
+    (benchmarks/sim_shuffle.py says why 1024).
     ``rank``/``world_size``: default to torch.distributed's when it is initialised.
     """
 
     def __init__(self, shards, *, mode: str = "frame", batch_size: int = 8,
                  size: tuple[int, int] = (288, 224),
                  compression: Optional[CompressionSampler] = CompressionSampler(),
-                 augment: Union[PairAugment, str, None] = None, shuffle_buffer: int = 1024,
+                 augment: Union[PairAugment, str, None] = None, mixup: bool = True,
+                 times=None, device_stage=None, shuffle_buffer: int = 1024,
                  seed: int = 0, rank: Optional[int] = None, world_size: Optional[int] = None,
                  drop_last: bool = False):
         if mode not in MODES:
@@ -118,10 +146,17 @@ class PairDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"size must be (height, width), got {size!r}")
         if shuffle_buffer < 1:
             raise ValueError(f"shuffle_buffer must be >= 1, got {shuffle_buffer!r}")
+        if compression is not None and not isinstance(compression, CompressionSampler):
+            raise ValueError(f"compression must be a CompressionSampler or None, got {compression!r}")
+        _check_flag("mixup", mixup)
+        if device_stage is not None and augment is not None:
+            raise ValueError("pass augment (the default device stage's) or device_stage, not both")
         self.shards = expand_shards(shards)
         self.mode, self.batch_size, self.size = mode, batch_size, tuple(size)
         self.compression = compression
-        self.augment = PairAugment(augment) if isinstance(augment, str) else augment
+        self.times = _check_times(times, mode)
+        self.stage = _check_stage(device_stage) if augment is None else \
+            Augment(augment, mode, mixup=mixup)
         self.shuffle_buffer, self.seed, self.drop_last = shuffle_buffer, seed, drop_last
         if rank is None or world_size is None:
             dist = torch.distributed
@@ -144,180 +179,94 @@ class PairDataset(torch.utils.data.IterableDataset):
         seed = np.random.SeedSequence([self.seed, self.epoch, split, number]).generate_state(2)
         return torch.Generator().manual_seed(int(seed[0]) << 31 ^ int(seed[1]))
 
-    # ------------------------------------------------------------- splitting
+    def maker(self) -> SampleMaker:
+        """This epoch's sample maker (its draws are keyed by seed, epoch and key)."""
+        return SampleMaker(self.times, self.size, self.compression, self.seed, self.epoch)
+
+    def pair_params(self, key: str) -> Optional[CompressionParams]:
+        """The compression settings of sample ``key`` this epoch (None: not re-encoded)."""
+        return self.maker().params(key)
+
+    def make_sample(self, record: PairRecord):
+        """One record's :class:`dfaug.pipeline.Sample`. Raises ValueError (and the
+        other errors of :data:`dfaug.pipeline.SAMPLE_ERRORS`) on a broken sample."""
+        return self.maker()(record)
 
     def _split(self) -> tuple[int, int]:
         info = torch.utils.data.get_worker_info()
         workers, worker = (info.num_workers, info.id) if info else (1, 0)
         return self.rank * workers + worker, self.world_size * workers
 
-    def _records(self, split: int, n_splits: int) -> Iterator:
-        """This split's records, read lazily: the shuffle buffer holds metadata and
-        where the frames lie, and a pair's bytes are read when it is made."""
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
-        shards = [self.shards[i] for i in order]
-        if len(shards) >= n_splits:
-            for path in shards[split::n_splits]:
-                yield from read_shard(path, lazy=True)
-        else:
-            if split == 0 and self.epoch == 0:
-                log.warning("%d shards for %d loader splits: every split reads every shard; "
-                            "write more, smaller shards", len(shards), n_splits)
-            n = 0
-            for path in shards:
-                for record in read_shard(path, lazy=True):
-                    if n % n_splits == split:
-                        yield record
-                    n += 1
-
-    # ------------------------------------------------------------- one pair
-
-    def pair_rng(self, key: str) -> np.random.Generator:
-        """The generator of one pair's compression draw: a function of (seed, epoch, key)
-        only, so a pair gets the same settings whatever the ranks, workers and order."""
-        return np.random.default_rng([self.seed, self.epoch, zlib.crc32(key.encode())])
-
-    def pair_params(self, key: str) -> Optional[CompressionParams]:
-        """The compression settings of pair ``key`` this epoch (None: not re-encoded)."""
-        return None if self.compression is None else self.compression.sample(self.pair_rng(key))
-
-    def make_pair(self, record: PairRecord) -> np.ndarray:
-        """(2, T, 3, H, W) uint8 of one pair. Raises ValueError on a broken sample."""
-        pts = record.pts
-        times = recipe_times(pts[0], self.mode)
-        used = nearest_indices(pts, times)  # raises when the clip is too short
-        params = self.pair_params(record.key)
-        if params is None:
-            real, fake = record.clips(used)
-        else:
-            first, last = encode_span(pts, used, params)
-            # each frame x264 is fed is decoded just before, and stays in cache; those
-            # it is not fed (dropped by the frame rate, after the span) are not decoded
-            members = [Clip(record.lazy_frames(m), pts) for m in ("real", "fake")]
-            out_real, out_fake = recompress(members, params, span=(first, last))
-            idx = nearest_indices(out_real.pts, times)
-            real, fake = out_real.take(idx), out_fake.take(idx)
-        if real.frames.shape != fake.frames.shape:
-            raise ValueError("members differ in shape after decoding")
-        pair = np.stack([fit_to(real.frames, self.size), fit_to(fake.frames, self.size)])
-        return pair
-
-    # ------------------------------------------------------------- stream
-
     def __iter__(self) -> Iterator[Batch]:
         split, n_splits = self._split()
-        rng = np.random.default_rng([self.seed, self.epoch, split])
+        records = split_records(epoch_shards(self.shards, self.seed, self.epoch), split, n_splits,
+                                warn=split == 0 and self.epoch == 0)
+        records = shuffled(records, self.shuffle_buffer,
+                           np.random.default_rng([self.seed, self.epoch, split]))
         replay = self.replay.get(split, 0)
-        buffer: list = []
-        batch: list = []
-        skipped: list = []
-        emitted = 0
-
-        def emit() -> Batch:
-            nonlocal batch, skipped, emitted
-            if emitted < replay:
-                out = Batch(keys=[k for k, _ in batch], hollow=True)
-            elif batch:
-                out = self._collate(batch, self.batch_generator(split, emitted))
+        samples = made(records, self.make_sample, hollow=replay * self.batch_size,
+                       known_bad=frozenset(self.known_bad))
+        number = 0
+        for group, skips in batched(samples, self.batch_size, self.drop_last):
+            keys = [s.key for s in group]
+            if group and group[0].frames is None:
+                out = Batch(keys=keys, hollow=True)
+            elif group:
+                out = self._collate(group, self.batch_generator(split, number))
             else:
                 out = Batch()
-            emitted += bool(batch)
-            out.skipped, out.split, skipped, batch = skipped, split, [], []
-            return out
+            number += bool(group)
+            out.skipped = [(s.shard, s.key, s.reason) for s in skips]
+            out.split = split
+            yield out
 
-        def take(record):
-            if emitted < replay:  # replaying: skip what was found broken, decode nothing
-                if not isinstance(record, BadSample) and record.key not in self.known_bad:
-                    batch.append((record.key, None))
-                return
-            if isinstance(record, BadSample):
-                skipped.append((record.shard, record.key, record.reason))
-                log.warning("skipped %s:%s: %s", record.shard, record.key, record.reason)
-                return
-            try:
-                batch.append((record.key, self.make_pair(record)))
-            except (ValueError, VideoDecodeError, KeyError, RuntimeError, OSError) as e:
-                skipped.append((record.shard, record.key, str(e)))
-                log.warning("skipped pair %s: %s", record.key, e)
-
-        for record in self._records(split, n_splits):
-            if len(buffer) < self.shuffle_buffer:
-                buffer.append(record)
-                continue
-            i = int(rng.integers(len(buffer)))
-            buffer[i], record = record, buffer[i]
-            take(record)
-            if len(batch) == self.batch_size:
-                yield emit()
-        rng.shuffle(buffer)
-        for record in buffer:
-            take(record)
-            if len(batch) == self.batch_size:
-                yield emit()
-        if self.drop_last and len(batch) < self.batch_size:
-            batch = []
-        if batch or skipped:  # the last, partial batch; or only the skip reports
-            yield emit()
-
-    def _collate(self, batch: list, gen: torch.Generator) -> Batch:
-        keys = [k for k, _ in batch]
-        pairs = torch.from_numpy(np.stack([p for _, p in batch]))   # (B, 2, T, 3, H, W)
-        if self.augment is None:
-            return Batch(pairs=pairs, keys=keys)
-        x, y = device_stage(pairs, self.augment, gen, self.mode)
-        return Batch(x=x, y=y, keys=keys)
-
-
-def encode_span(pts: np.ndarray, used: np.ndarray, params: CompressionParams) -> tuple[int, int]:
-    """(first, last) input frames to re-encode so that the output frames a sample picks
-    (those nearest to the times the ``used`` input frames were picked for) are among
-    those :func:`recompress` returns.
-
-    The used frames' own span, and one more frame each side when ``params`` reduce
-    the frame rate: dropped frames can move the nearest output frame just outside
-    (e.g. 25 fps clips at 18 fps); without a reduction the outputs are the inputs.
-    """
-    first, last = int(used[0]), int(used[-1])
-    if len(fps_filter(pts, params.fps)[0]) < len(pts):
-        first, last = max(0, first - 1), min(len(pts) - 1, last + 1)
-    return first, last
-
-
-def device_stage(pairs: torch.Tensor, augment: PairAugment, gen: torch.Generator,
-                 mode: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """PairAugment + aligned mixup. Frame mode: every frame is its own pair (own draw,
-    own t): x (B*T, 3, h, w). Sequence mode: one draw and one t per sequence: x (B, T, ...)."""
-    if mode == "frame":
-        b, m, t = pairs.shape[:3]
-        pairs = pairs.transpose(1, 2).reshape(b * t, m, 1, *pairs.shape[3:])
-    return mix_pairs(augment(pairs, gen), gen, mode=mode)
+    def _collate(self, group: list, gen: torch.Generator) -> Batch:
+        data = collate(group)
+        keys = [info.key for info in data.info]
+        if self.stage is None:
+            return Batch(data=data, keys=keys)
+        return Batch(out=self.stage(data, gen), keys=keys, data=SampleBatch(info=data.info))
 
 
 PREFETCH_FACTOR = 4  # PairLoader's default; benchmarks/sim_prefetch.py says why
 
 
 class PairLoader:
-    """Iterate (x, y) batches over pair shards, for one epoch at a time.
+    """Iterate batches over pair shards, for one epoch at a time: ``(x, y)``, or
+    ``(x, y, info)`` with ``with_info``.
 
     ``device``: where the device stage runs ("cuda" when available, else "cpu"). On
-    the CPU the workers run it; on CUDA they hand pinned uint8 pairs over and the
-    main process augments on the GPU. ``prefetch_factor``: batches each worker may
-    have ready or in hand ahead of the one being yielded (torch's default is 2).
-    Batches are yielded in a fixed worker order (that keeps them reproducible), so a
-    worker whose batch holds many re-encoded pairs holds the others up once they run
-    out of slack: with 16 workers, 4 instead of 2 gave 9% more batches per second in
+    the CPU the workers run it; on CUDA they hand pinned uint8 samples over and the
+    main process runs it on the GPU. ``device_stage``: the stage (any callable
+    ``(SampleBatch, generator) -> outputs``, :mod:`dfaug.device_stage`); by default
+    :class:`dfaug.device_stage.Augment` of ``augment`` with ``mixup``.
+    ``with_info``: yield ``(x, y, info)``, ``info[i]`` the :class:`RowInfo` of row i
+    of x (its sample's key, stored metadata and CompressionParams, and which member);
+    with a custom stage that returns no rows, one RowInfo per sample (member
+    ``"pair"``, or a single clip's ``"real"`` / ``"fake"``).
+    ``prefetch_factor``: batches each worker may have ready or in hand ahead of the
+    one being yielded (torch's default is 2). Batches are yielded in a fixed worker
+    order (that keeps them reproducible), so a worker whose batch holds many
+    re-encoded pairs holds the others up once they run out of slack: with 16
+    workers, 4 instead of 2 gave 9% more batches per second in
     ``benchmarks/sim_prefetch.py``. Other arguments go to :class:`PairDataset`.
-    ``skipped`` lists (shard, key, reason) of the pairs skipped so far.
+    ``skipped`` lists (shard, key, reason) of the samples skipped so far; ``counts``
+    the pairs, single clips and skips.
     """
 
     def __init__(self, shards, *, augment: Union[PairAugment, str] = "re", mode: str = "frame",
                  batch_size: int = 8, num_workers: int = 0, device: Optional[str] = None,
-                 seed: int = 0, prefetch_factor: int = PREFETCH_FACTOR, **dataset_args):
+                 seed: int = 0, prefetch_factor: int = PREFETCH_FACTOR, mixup: bool = True,
+                 device_stage=None, with_info: bool = False, **dataset_args):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.augment = PairAugment(augment) if isinstance(augment, str) else augment
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        _check_flag("mixup", mixup)
+        self.with_info = _check_flag("with_info", with_info)
+        self.stage = _check_stage(device_stage) or Augment(augment, mode, mixup=mixup)
         on_cpu = self.device.type == "cpu"
         self.dataset = PairDataset(shards, mode=mode, batch_size=batch_size, seed=seed,
-                                   augment=self.augment if on_cpu else None, **dataset_args)
+                                   device_stage=self.stage if on_cpu else None, **dataset_args)
         self.num_workers, self.mode, self.seed = num_workers, mode, seed
         self.skipped: list = []
         self.counts: Counter = Counter()
@@ -328,6 +277,11 @@ class PairLoader:
             pin_memory=not on_cpu, collate_fn=_identity,
             prefetch_factor=prefetch_factor if num_workers else None,
             persistent_workers=False)
+
+    @property
+    def augment(self) -> Optional[PairAugment]:
+        """The default stage's PairAugment (None with a custom device stage)."""
+        return self.stage.augment if isinstance(self.stage, Augment) else None
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.dataset.epoch:
@@ -355,25 +309,56 @@ class PairLoader:
         self.dataset.replay = dict(self._done)
         self.dataset.known_bad = {key for _, key, _ in self._epoch_skipped}
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator:
         for batch in self._loader:
             if batch.hollow:
                 continue
             self.skipped.extend(batch.skipped)
             self._epoch_skipped.extend(batch.skipped)
             self.counts["skipped"] += len(batch.skipped)
-            if batch.x is None and batch.pairs is None:
+            if batch.out is None and batch.data is None:
                 continue
-            self.counts["pairs"] += len(batch.keys)
+            infos = batch.data.info
+            singles = sum(not i.is_pair for i in infos)
+            self.counts["pairs"] += len(infos) - singles
+            if singles:
+                self.counts["singles"] += singles
             number = self._done[batch.split]
             self._done[batch.split] += 1  # before the yield: a checkpoint taken after
-            if batch.x is not None:       # training on this batch must count it
-                yield batch.x, batch.y
-            else:
-                pairs = batch.pairs.to(self.device, non_blocking=True)
+            out = batch.out               # training on this batch must count it
+            if out is None:
                 gen = self.dataset.batch_generator(batch.split, number)
-                yield device_stage(pairs, self.augment, gen, self.mode)
+                out = self.stage(batch.data.to(self.device, non_blocking=True), gen)
+            yield self._finish(out, infos)
         self.dataset.replay, self.dataset.known_bad = {}, set()  # the epoch is complete
+
+    def _finish(self, out, infos: list):
+        """The stage's output as the loader yields it: (x, y) or (x, y, info)."""
+        rows = None
+        if isinstance(out, tuple) and len(out) == 3 and isinstance(out[2], list):
+            out, rows = out[:2], out[2]
+        if not self.with_info:
+            return out
+        if rows is None:
+            info = [RowInfo(i.key, "pair" if i.is_pair else ("real", "fake")[int(i.label)],
+                            i.params, i.meta) for i in infos]
+        else:
+            info = [RowInfo(infos[k].key, member, infos[k].params, infos[k].meta)
+                    for k, member in rows]
+        return (*out, info) if isinstance(out, tuple) else (out, info)
+
+
+@dataclass(frozen=True)
+class RowInfo:
+    """What one row of a batch is: the sample's ``key``, which ``member`` (``"mix"``
+    for a mixed pair, ``"real"`` or ``"fake"`` for a pair member apart or a single
+    clip), the ``params`` it was re-encoded with (None: not re-encoded) and its stored
+    ``meta`` (e.g. the manipulation method, the source video)."""
+
+    key: str
+    member: str
+    params: Optional[CompressionParams]
+    meta: dict
 
 
 def _identity(batch):

@@ -45,12 +45,12 @@ def nearest(pts: np.ndarray, times) -> np.ndarray:
     return np.where(left_wins, left, right).astype(np.int64)
 
 
-def nearest_indices(pts, times) -> np.ndarray:
+def nearest_indices(pts, times, *, repeat: bool = False) -> np.ndarray:
     """For each time, the index of the frame whose timestamp is nearest to it.
 
     Raises ValueError when a time lies more than half a frame interval outside the
-    clip, or when two times land on the same frame (the clip's frame rate is too low
-    for them): a sample never silently repeats or invents frames.
+    clip, or, unless ``repeat``, when two times land on the same frame (the clip's
+    frame rate is too low for them): a sample never silently repeats or invents frames.
     """
     pts = np.asarray(pts, dtype=np.float64)
     times = np.asarray(times, dtype=np.float64)
@@ -67,7 +67,7 @@ def nearest_indices(pts, times) -> np.ndarray:
             f"times {np.round(times[outside], 4).tolist()} s fall outside the clip "
             f"[{pts[0]:.4f}, {pts[-1]:.4f}] s (+- half a frame)")
     idx = nearest(pts, times)
-    if np.unique(idx).size != idx.size:
+    if not repeat and np.unique(idx).size != idx.size:
         raise ValueError(f"times {np.round(times, 4).tolist()} s map to repeated frames "
                          f"{idx.tolist()}: the clip's frame rate is too low for this spacing")
     return idx
@@ -87,17 +87,9 @@ def sequence_indices(pts, start: float, length: int = 7, step: float = SEQUENCE_
     return nearest_indices(pts, start + np.arange(length) * step)
 
 
-def recipe_times(first_pts: float, mode: str) -> np.ndarray:
-    """Absolute times of the recipe's frames for ``mode`` ``"frame"`` (8 frames) or
-    ``"sequence"`` (7 frames, 1/15 s apart) of a clip whose first frame is at ``first_pts``."""
-    if mode == "frame":
-        return first_pts + frame_mode_times()
-    if mode == "sequence":
-        return first_pts + sequence_mode_start() + np.arange(len(SEQUENCE_MODE_FRAMES)) * SEQUENCE_STEP
-    raise ValueError(f"mode must be 'frame' or 'sequence', got {mode!r}")
-
-
 def recipe_indices(pts, mode: str) -> np.ndarray:
-    """The recipe's frames of a clip for ``mode`` ``"frame"`` or ``"sequence"``, by time."""
+    """The recipe's frames of a clip for ``mode`` ``"frame"`` or ``"sequence"``, by time
+    (:func:`dfaug.times.recipe_frames`, :func:`dfaug.times.recipe_sequence`)."""
+    from .times import for_mode  # times builds on this module
     pts = np.asarray(pts, dtype=np.float64)
-    return nearest_indices(pts, recipe_times(pts[0], mode))
+    return nearest_indices(pts, for_mode(mode)(pts, None))

@@ -4,8 +4,12 @@ One sample per aligned pair, three members sharing the sample's key:
 ``KEY.real.<fmt>`` and ``KEY.fake.<fmt>`` (the clips' frames in a storage format of
 :mod:`dfaug.storage`) and ``KEY.json`` (metadata: timestamps, frame size, storage
 format, and whatever the writer was given: video names, frame numbers, crop box,
-label, source size). Keys contain no dot, as webdataset splits member names at the
-first dot.
+label, source size). A single clip (a fake whose original is unknown, a real with no
+fake, a data set without pairs) is a sample with one frame member, named by its
+label (``KEY.real.<fmt>`` or ``KEY.fake.<fmt>``), and ``"members": ["real"]`` or
+``["fake"]`` in its metadata; a sample without ``members`` is a pair, so a missing
+member of a pair is reported, never read as a single clip. Keys contain no dot, as
+webdataset splits member names at the first dot.
 
 Shards are written under a temporary name and renamed when complete, so a crashed
 writer never leaves a half-written ``.tar`` behind. Beside each shard the writer puts
@@ -95,23 +99,39 @@ def _pread(fd: int, size: int, at: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+MEMBERS = ("real", "fake")
+
+
 @dataclass
 class PairRecord:
-    """A pair as stored: metadata decoded, frames still encoded (decode what you need).
+    """A pair (or a single clip) as stored: metadata decoded, frames still encoded
+    (decode what you need).
 
     ``real`` / ``fake``: the members' stored bytes, or where they lie in the shard
     (:class:`ShardMember`) when the record was read lazily; decoding reads them then.
+    A single clip has one of them, the other is None.
     """
 
     key: str
     meta: dict
-    real: Union[bytes, ShardMember]
-    fake: Union[bytes, ShardMember]
+    real: Union[bytes, ShardMember, None]
+    fake: Union[bytes, ShardMember, None]
     shard: str = ""
 
     @property
     def pts(self) -> np.ndarray:
         return np.asarray(self.meta["pts"], dtype=np.float64)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """("real", "fake") for a pair; ("real",) or ("fake",) for a single clip."""
+        return tuple(m for m in MEMBERS if self._data_or_none(m) is not None)
+
+    @property
+    def label(self) -> Optional[float]:
+        """None for a pair; 0.0 for a single real clip, 1.0 for a single fake one."""
+        members = self.members
+        return None if len(members) == 2 else float(members == ("fake",))
 
     def frames(self, member: str, indices=None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Decode frames of ``member`` (``"real"`` or ``"fake"``), only ``indices`` if given;
@@ -125,12 +145,19 @@ class PairRecord:
         e.g. ``Clip(record.lazy_frames("real"), record.pts)`` for :func:`dfaug.recompress`."""
         return self._checked(member, storage.StoredFrames(self._data(member), self.meta["format"]))
 
+    def _data_or_none(self, member: str) -> Union[bytes, ShardMember, None]:
+        if member not in MEMBERS:
+            raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
+        return self.real if member == "real" else self.fake
+
     def _data(self, member: str) -> Union[bytes, ShardMember]:
         """The member's bytes, or where they lie: storage then reads only the frames
         it decodes."""
-        if member not in ("real", "fake"):
-            raise ValueError(f"member must be 'real' or 'fake', got {member!r}")
-        return self.real if member == "real" else self.fake
+        data = self._data_or_none(member)
+        if data is None:
+            raise ValueError(f"{self.key} is a single {self.members[0]} clip: it has no "
+                             f"{member} member")
+        return data
 
     def _checked(self, member: str, frames):
         """``frames``, if their size is the metadata's; a clear ValueError otherwise."""
@@ -147,10 +174,12 @@ class PairRecord:
 
 
 class PairShardWriter:
-    """Write aligned pairs into tar shards, rolling over at a size or pair limit.
+    """Write aligned pairs (:meth:`write`) and single clips (:meth:`write_clip`) into
+    tar shards, rolling over at a size or sample limit.
 
     ``pattern``: shard path with one integer field, e.g. ``"out/pairs-%06d.tar"``.
-    ``max_bytes`` / ``max_pairs``: start a new shard before exceeding either.
+    ``max_bytes`` / ``max_pairs``: start a new shard before exceeding either
+    (``max_pairs`` counts samples: pairs and single clips).
     ``fmt``: storage format of the frames (:data:`dfaug.storage.FORMATS`).
     Use as a context manager; ``shards`` lists the completed shard paths.
     """
@@ -185,23 +214,38 @@ class PairShardWriter:
 
     def write(self, key: str, real: Clip, fake: Clip, meta: Optional[dict] = None) -> None:
         """Add one aligned pair. ``meta`` must be JSON-serialisable."""
-        if not isinstance(key, str) or not key or "." in key or "/" in key:
-            raise ValueError(f"key must be a non-empty string without '.' or '/', got {key!r}")
-        if key in self._keys:
-            raise ValueError(f"key {key!r} was already written")
+        self._check_key(key)
         if real.frames.shape != fake.frames.shape:
             raise ValueError(f"{key}: real {real.frames.shape} and fake {fake.frames.shape} "
                              "differ: not an aligned pair")
         if not np.array_equal(real.pts, fake.pts):
             raise ValueError(f"{key}: real and fake timestamps differ: not an aligned pair")
+        self._add(key, {"real": real, "fake": fake}, meta, {})
+
+    def write_clip(self, key: str, clip: Clip, label: str, meta: Optional[dict] = None) -> None:
+        """Add one single clip, ``label`` ``"real"`` or ``"fake"``: a fake whose
+        original is unknown, a real with no fake, a clip of a data set without pairs."""
+        self._check_key(key)
+        if label not in MEMBERS:
+            raise ValueError(f"label must be one of {MEMBERS}, got {label!r}")
+        self._add(key, {label: clip}, meta, {"members": [label]})
+
+    def _check_key(self, key) -> None:
+        if not isinstance(key, str) or not key or "." in key or "/" in key:
+            raise ValueError(f"key must be a non-empty string without '.' or '/', got {key!r}")
+        if key in self._keys:
+            raise ValueError(f"key {key!r} was already written")
+
+    def _add(self, key: str, clips: dict, meta: Optional[dict], reserved: dict) -> None:
+        first = next(iter(clips.values()))
         record = dict(meta or {})
-        for reserved in ("pts", "format", "height", "width", "frames"):
-            record.pop(reserved, None)
-        record.update(pts=real.pts.tolist(), format=self.fmt, height=real.height,
-                      width=real.width, frames=len(real))
-        members = [(f"{key}.json", json.dumps(record).encode()),
-                   (f"{key}.real.{self.fmt}", storage.encode_frames(real.frames, self.fmt)),
-                   (f"{key}.fake.{self.fmt}", storage.encode_frames(fake.frames, self.fmt))]
+        for name in ("pts", "format", "height", "width", "frames", "members"):
+            record.pop(name, None)
+        record.update(pts=first.pts.tolist(), format=self.fmt, height=first.height,
+                      width=first.width, frames=len(first), **reserved)
+        members = [(f"{key}.json", json.dumps(record).encode())]
+        members += [(f"{key}.{m}.{self.fmt}", storage.encode_frames(clip.frames, self.fmt))
+                    for m, clip in clips.items()]
         size = sum(512 + len(data) + 511 for _, data in members)
         if self._tar is not None and (self._size + size > self.max_bytes or
                                       (self.max_pairs and self._pairs >= self.max_pairs)):
@@ -346,7 +390,12 @@ def _record(path: str, key: str, group: dict) -> "PairRecord | BadSample":
     try:
         meta = json.loads(group["json"])
         fmt = meta["format"]
-        return PairRecord(key, meta, group[f"real.{fmt}"], group[f"fake.{fmt}"], path)
+        members = meta.get("members", MEMBERS)
+        if not (isinstance(members, list) and len(members) == 1 and members[0] in MEMBERS) \
+                and list(members) != list(MEMBERS):
+            raise ValueError(f"members must be ['real'], ['fake'] or both, got {members!r}")
+        data = {m: group[f"{m}.{fmt}"] for m in members}
+        return PairRecord(key, meta, data.get("real"), data.get("fake"), path)
     except (KeyError, ValueError, TypeError) as e:
         return BadSample(path, key, f"incomplete sample or unreadable metadata "
                                     f"({type(e).__name__}: {e})")

@@ -60,6 +60,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_iters: int = 100
     lr_ramp_iters: int = 0
+    clip_grad: Optional[float] = None
     max_iters: int = 100_000
     stop_at: Optional[int] = None
     batch_size: int = 8
@@ -351,6 +352,10 @@ class Run:
             for p in self.model.backbone.get_classifier().parameters():
                 torch.distributed.all_reduce(p.grad)
                 p.grad /= self.world
+        if self.cfg.clip_grad is not None:
+            self.scaler.unscale_(self.optimizer)
+            self.grad_norm = float(torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.grad is not None], self.cfg.clip_grad))
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -363,30 +368,24 @@ class Run:
         import torch
         import torch.nn.functional as F
         import dfaug
+        from dfaug.device_stage import Augment
         cfg = self.cfg
         if not cfg.val_data:
             return {}
-        dataset = dfaug.PairDataset(cfg.val_data, mode=cfg.mode, batch_size=cfg.batch_size,
-                                    size=cfg.loader_size(), compression=None, augment=None,
-                                    shuffle_buffer=1, rank=self.rank, world_size=self.world)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=None, collate_fn=_identity,
-                                             num_workers=min(2, self.loader.num_workers))
-        augment = self.augment
+        loader = dfaug.PairLoader(
+            cfg.val_data, mode=cfg.mode, batch_size=cfg.batch_size, size=cfg.loader_size(),
+            compression=None, shuffle_buffer=1, rank=self.rank, world_size=self.world,
+            device_stage=Augment(self.augment, cfg.mode, mixup=False, center=True),
+            num_workers=min(2, self.loader.num_workers), device=str(self.device))
         self.model.eval()
         total = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count
         with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                              enabled=self.amp_dtype is not None):
-            for batch in loader:
-                if batch.pairs is None:
-                    continue
-                views = augment.center(batch.pairs.to(self.device))   # (B, 2, T, 3, h, w)
-                b, _, t = views.shape[:3]
-                target = torch.tensor([0.0, 1.0], device=self.device).view(1, 2, 1).expand(b, 2, t)
-                x = views.flatten(0, 2) if cfg.mode == "frame" else views.flatten(0, 1)
+            for x, target in loader:   # real and fake members apart: targets 0 and 1
+                x, target = x.to(self.device), target.to(self.device)
                 if self.channels_last:
                     x = _channels_last(x)
-                logits = self.model(x).view(b, 2, t)
-                logits = logits.float()
+                logits = self.model(x).float().view(target.shape)
                 total[0] += F.binary_cross_entropy_with_logits(logits, target, reduction="sum").item()
                 total[1] += ((logits > 0).float() == target).sum().item()
                 total[2] += target.numel()
@@ -598,10 +597,6 @@ def cpu_plan(cfg: TrainConfig, cuda: bool) -> tuple:
         budget = max(1, available_cores() // local)
     default = budget - 1 if cuda else budget // 2  # 1 core: load in-process
     return split_cores(budget, cfg.workers, default_workers=default)
-
-
-def _identity(batch):
-    return batch
 
 
 def _channels_last(x):

@@ -33,8 +33,8 @@ def worker_batches(shards, mode: str) -> list:
     ds.set_epoch(1)
     loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2,
                                          collate_fn=lambda b: b)
-    return [(list(b.keys), hashlib.sha1(b.pairs.numpy().tobytes()).hexdigest())
-            for b in loader if b.pairs is not None]
+    return [(list(b.keys), hashlib.sha1(b.data.pairs.numpy().tobytes()).hexdigest())
+            for b in loader if b.data is not None]
 
 
 def model_batches(shards, mode: str) -> list:

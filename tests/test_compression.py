@@ -230,7 +230,7 @@ def full_flush_reference(clip, params, span, threads=1):
     packets = encode_all(to_yuv(clip, plan), params, plan, threads)
     frames = decode_all(packets)
     assert len(frames) == len(plan.indices)
-    return np.stack([f.to_ndarray(format="rgb24") for f in frames[plan.keep]]), len(packets)
+    return np.stack([f.to_ndarray(format="rgb24") for f in (frames[i] for i in plan.pick)]), len(packets)
 
 
 @pytest.mark.parametrize("params, span, threads", [

@@ -6,8 +6,10 @@ import torch
 
 from dfaug import Clip, CompressionParams, CompressionSampler
 from dfaug.compression import fps_filter, plan_encode
-from dfaug.loader import PairDataset, PairLoader, encode_span
-from dfaug.sampling import nearest, nearest_indices, recipe_times
+from dfaug.loader import PairDataset, PairLoader
+from dfaug.pipeline import split_records
+from dfaug.sampling import nearest, nearest_indices
+from dfaug.times import for_mode
 from dfaug.shards import PairShardWriter, ShardMember
 from pairs import real_pairs
 from test_shards import corrupt_member
@@ -66,7 +68,7 @@ def test_a_pair_gets_the_same_draw_whatever_the_workers(shard_dir):
                          compression=CompressionSampler(p_skip=0.0), size=(72, 88))
         loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers,
                                              collate_fn=lambda b: b)
-        return {k: p for b in loader for k, p in zip(b.keys, b.pairs)}
+        return {k: p for b in loader for k, p in zip(b.keys, b.data.pairs)}
 
     alone, split = pairs(0), pairs(2)
     assert alone.keys() == split.keys() == ALL_KEYS
@@ -102,8 +104,8 @@ def test_pair_members_stay_aligned_through_the_worker(shard_dir):
     ds = PairDataset(str(shard_dir / "pairs-000.tar"), mode="sequence", batch_size=2,
                      compression=CompressionSampler(p_skip=0.0, p_scale=1.0), size=(144, 176))
     batch = next(iter(ds))
-    pairs = batch.pairs.float()                            # (2, 2, 7, 3, 144, 176)
-    assert batch.pairs.dtype == torch.uint8
+    pairs = batch.data.pairs.float()                            # (2, 2, 7, 3, 144, 176)
+    assert batch.data.pairs.dtype == torch.uint8
     for pair, key in zip(pairs, batch.keys):
         diff = (pair[0] - pair[1]).abs().mean(dim=(0, 1))   # (H, W)
         shifted = (pair[0, 1:] - pair[1, :-1]).abs().mean(dim=(0, 1))
@@ -145,9 +147,9 @@ def test_a_pair_reads_only_the_stored_frames_it_decodes(shard_dir, monkeypatch, 
     monkeypatch.setattr(ShardMember, "read_ranges", counting)
     ds = PairDataset(str(shard_dir / "*.tar"), mode=mode, batch_size=1, compression=None,
                      size=(64, 56), shuffle_buffer=1)
-    record = next(r for r in ds._records(0, 1))
-    used = len(nearest_indices(record.pts, recipe_times(record.pts[0], mode)))
-    ds.make_pair(record)
+    record = next(split_records(ds.shards, 0, 1))
+    used = len(nearest_indices(record.pts, for_mode(mode)(record.pts, None)))
+    ds.make_sample(record)
     for member in (record.real, record.fake):
         header, frames = [r for m, r in calls if m is member]
         assert len(header) == 1 and len(frames) == used  # 4 or 2 (1/15 s) frames apart
@@ -164,7 +166,7 @@ def test_a_pair_read_frame_by_frame_is_the_pair_read_whole(shard_dir, mode):
         for path in paths[:2]:
             for eager, lazy in zip(read_shard(path), read_shard(path, lazy=True)):
                 assert isinstance(lazy.real, ShardMember) and isinstance(eager.real, bytes)
-                assert np.array_equal(ds.make_pair(lazy), ds.make_pair(eager))
+                assert np.array_equal(ds.make_sample(lazy).frames, ds.make_sample(eager).frames)
 
 
 def test_every_pair_of_a_shard_cut_inside_a_member_is_accounted_for(tmp_path):
@@ -198,13 +200,13 @@ def test_the_shuffle_buffer_holds_no_frames_and_a_shard_gone_later_is_skipped(sh
         shutil.copy(p, tmp_path / p.name)
     ds = PairDataset(str(tmp_path / "*.tar"), mode="sequence", batch_size=1, compression=None,
                      size=(64, 56), shuffle_buffer=100)
-    records = list(ds._records(0, 1))
+    records = list(split_records(ds.shards, 0, 1))
     assert len(records) == 10
     assert all(isinstance(r.real, ShardMember) and isinstance(r.fake, ShardMember)
                for r in records)
     batches = iter(ds)
     first = next(batches)  # every record is buffered before the first pair is made
-    assert len(first.keys) == 1 and first.pairs.shape == (1, 2, 7, 3, 64, 56)
+    assert len(first.keys) == 1 and first.data.pairs.shape == (1, 2, 7, 3, 64, 56)
     cut, gone = sorted(tmp_path.glob("*.tar"))[:2]
     cut.write_bytes(cut.read_bytes()[:1024])
     gone.unlink()
@@ -289,21 +291,20 @@ def test_resume_needs_the_same_workers(shard_dir):
 
 @pytest.mark.parametrize("rate", [30, 30000 / 1001, 25, 24])
 @pytest.mark.parametrize("mode", ["frame", "sequence"])
-def test_the_encoded_span_holds_the_frames_nearest_to_the_recipe_times(rate, mode):
-    # what make_pair picks from recompress's output must be what it would pick from
-    # the whole re-encoded clip: the output frames nearest to the recipe's times
+def test_the_frames_picked_for_times_are_those_nearest_in_the_whole_reencoded_clip(rate, mode):
+    # what recompress(times=) returns must be what a sample would pick from the whole
+    # re-encoded clip: the output frames nearest to the recipe's times
     pts = 0.1 + np.arange(75) / rate
-    times = recipe_times(pts[0], mode)
+    times = for_mode(mode)(pts, None)
     used = nearest_indices(pts, times)
     shape_only = Clip(np.empty((len(pts), 2, 2, 3), np.uint8), pts)
     for fps in range(10, 61):
         params = CompressionParams(fps=fps, scale=1.0, crf=23, tune="film")
-        first, last = encode_span(pts, used, params)
-        plan = plan_encode(shape_only, params, (first, last))
+        plan = plan_encode(shape_only, params, times=times)
         whole = fps_filter(pts, fps)[1]
-        assert np.array_equal(plan.pts[nearest(plan.pts, times)], whole[nearest(whole, times)]), fps
+        assert np.array_equal(plan.pts, whole[nearest(whole, times)]), fps
         if fps * (pts[1] - pts[0]) >= 1 - 1e-6:  # no rate reduction: no frame more than used
-            assert (first, last) == (used[0], used[-1])
+            assert np.array_equal(plan.indices[plan.pick], used)
 
 
 def test_too_short_clips_are_skipped(tmp_path):
@@ -329,7 +330,7 @@ def test_bad_arguments(shard_dir, tmp_path):
 def test_cuda_loader_augments_on_the_gpu(shard_dir):
     loader = PairLoader(str(shard_dir / "*.tar"), augment="re", mode="frame", batch_size=2,
                         num_workers=2, device="cuda", size=(144, 176))
-    assert loader.dataset.augment is None          # workers hand over uint8 pairs
+    assert loader.dataset.stage is None            # workers hand over uint8 pairs
     x, y = next(iter(loader))
     assert x.is_cuda and y.is_cuda and x.shape == (16, 3, 224, 192)
 
