@@ -16,7 +16,7 @@ traffic, cache):
   (medium, one thread): the loader's largest cost;
 - ``pair``: ``PairDataset.make_pair`` on a re-encoded pair: a loader worker's whole work;
 - ``reencode`` / ``reencode-buffered``: the re-encoding of a pair (frame mode, the
-  loader's draw and span) as the loader does it, each stored frame decoded just
+  loader's draw and times) as the loader does it, each stored frame decoded just
   before x264 takes it (``StoredFrames``), and the alternative, every frame x264
   takes decoded into a whole-clip buffer first: an A/B of a pair's memory traffic.
 
@@ -47,8 +47,6 @@ import torch
 
 import dfaug
 from dfaug.compression import plan_encode, x264_encoder
-from dfaug.loader import encode_span
-from dfaug.sampling import nearest_indices, recipe_times
 from dfaug.shards import read_shard
 from dfaug.testing import media_path
 
@@ -121,27 +119,26 @@ def make_units(workload: str, tmp: str):
     ds = dfaug.PairDataset(shards, compression=every_pair_reencoded)
     turn = iter(range(1 << 62))
     if workload == "pair":
-        return lambda: ds.make_pair(records[next(turn) % len(records)])
+        return lambda: ds.make_sample(records[next(turn) % len(records)])
     return lambda: reencode(ds, records[next(turn) % len(records)],
                             buffered=workload == "reencode-buffered")
 
 
 def reencode(ds: dfaug.PairDataset, record, buffered: bool):
-    """What ``make_pair`` re-encodes for ``record``; ``buffered``: its decoded frames
+    """What ``make_sample`` re-encodes for ``record``; ``buffered``: its decoded frames
     written to a whole-clip buffer first (the alternative to StoredFrames)."""
     pts = record.pts
-    used = nearest_indices(pts, recipe_times(pts[0], ds.mode))
+    times = ds.times(pts, None)
     params = ds.pair_params(record.key)
-    span = encode_span(pts, used, params)
     if buffered:
         t, h, w = len(pts), record.meta["height"], record.meta["width"]
         fed = np.unique(plan_encode(dfaug.Clip(np.empty((t, h, w, 3), np.uint8), pts),
-                                    params, span).indices)
+                                    params, times=times).indices)
         members = [dfaug.Clip(record.frames(m, fed, out=np.empty((t, h, w, 3), np.uint8)), pts)
                    for m in ("real", "fake")]
     else:
         members = [dfaug.Clip(record.lazy_frames(m), pts) for m in ("real", "fake")]
-    return dfaug.recompress(members, params, span=span)
+    return dfaug.recompress(members, params, times=times)
 
 
 def _child(unit, seconds, start, results):

@@ -4,7 +4,7 @@
 pair is made, and then storage reads each member's header and only the frames it
 decodes, one read per run of consecutive frames (``frames`` below). The alternative
 is to read each member whole first (``whole``). On the same pairs and
-compression draws (the recipe's distribution, ``PairDataset.pair_rng``) this gives,
+compression draws (the recipe's distribution, ``PairDataset.pair_params``) this gives,
 per mode:
 
 - bytes read per pair from the members (the tar headers and JSON read while indexing

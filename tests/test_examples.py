@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -36,3 +37,14 @@ def test_train_loop_example():
     assert "skipped 0" in out
     loss = float(out.split("loss ")[-1].split()[0])
     assert 0.3 < loss < 1.5                               # soft-target BCE around log(2)
+
+
+def test_custom_loader_example():
+    out = run_example("custom_loader.py", "--workers", "2")
+    assert "counts {'skipped': 0, 'pairs': 6, 'singles': 4}" in out
+    rows = [line for line in out.splitlines() if line.startswith("1. x")]
+    assert rows and all("16, 3, 224, 192)" in line for line in rows)       # 16-frame windows
+    per_method = out.split("rows per method/member: ")[1].splitlines()[0]
+    assert sum(map(int, re.findall(r": (\d+)", per_method))) == 2 * 6 + 4  # members apart
+    assert "2. own device stage: x (" in out and "std 1.000" in out
+    assert "3. own frame choice: x (16, 3, 224, 192)" in out
