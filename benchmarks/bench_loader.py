@@ -57,7 +57,7 @@ from PIL import Image
 
 import dfaug
 from dfaug.loader import PREFETCH_FACTOR, PairDataset, fit_to
-from dfaug.sampling import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
+from dfaug.times import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
 from dfaug.testing import media_path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

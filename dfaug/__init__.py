@@ -30,7 +30,7 @@ _EXPORTS = {
     "PairDataset": "loader", "PairLoader": "loader", "RowInfo": "loader",
     "fit_to": "pipeline", "SampleInfo": "pipeline", "SampleBatch": "device_stage",
     "aligned_mixup": "mixup", "mix_pairs": "mixup", "sample_mixup_t": "mixup",
-    "recipe_indices": "sampling", "sequence_indices": "sampling",
+    "recipe_indices": "times", "sequence_indices": "sampling",
     "BadSample": "shards", "PairRecord": "shards", "PairShardWriter": "shards",
     "ShardMember": "shards", "read_shard": "shards",
     "LazyFrames": "video", "StoredFrames": "storage",

@@ -1,30 +1,14 @@
-"""Which frames of a clip a sample uses, chosen by timestamps.
+"""The frames of a clip nearest to given timestamps.
 
-The recipe names frames of a 50-frame clip at 30 fps: frames 9, 13, ..., 37 for the
-frame models and the 7 frames 19, 21, ..., 31 (1/15 s apart) for the sequence model.
-Expressed as times, the same choice works for clips of any frame rate, variable ones
-included, and for clips whose frame rate the compression augmentation has reduced.
+Choosing frames by time rather than by number is what makes one choice work for clips
+of any frame rate, variable ones included, and for clips whose frame rate the
+compression augmentation has reduced. Which times a sample uses is :mod:`dfaug.times`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-RECIPE_FPS = 30.0
-FRAME_MODE_FRAMES = tuple(range(9, 38, 4))     # 8 frames of a 50-frame clip
-SEQUENCE_MODE_FRAMES = tuple(range(19, 32, 2))  # 7 frames, 1/15 s apart
-SEQUENCE_STEP = 1 / 15
-
-
-def frame_mode_times() -> np.ndarray:
-    """Offsets in seconds, from the clip's first frame, of the frame models' frames."""
-    return np.asarray(FRAME_MODE_FRAMES, dtype=np.float64) / RECIPE_FPS
-
-
-def sequence_mode_start() -> float:
-    """Offset in seconds, from the clip's first frame, of the sequence's first frame."""
-    return SEQUENCE_MODE_FRAMES[0] / RECIPE_FPS
-
-
+SEQUENCE_STEP = 1 / 15  # the recipe's sequence spacing, sequence_indices' default
 TIE = 1e-6  # seconds: times this close to halfway between two frames count as ties
 
 
@@ -85,11 +69,3 @@ def sequence_indices(pts, start: float, length: int = 7, step: float = SEQUENCE_
     if not step > 0:
         raise ValueError(f"step must be positive, got {step!r}")
     return nearest_indices(pts, start + np.arange(length) * step)
-
-
-def recipe_indices(pts, mode: str) -> np.ndarray:
-    """The recipe's frames of a clip for ``mode`` ``"frame"`` or ``"sequence"``, by time
-    (:func:`dfaug.times.recipe_frames`, :func:`dfaug.times.recipe_sequence`)."""
-    from .times import for_mode  # times builds on this module
-    pts = np.asarray(pts, dtype=np.float64)
-    return nearest_indices(pts, for_mode(mode)(pts, None))

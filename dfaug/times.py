@@ -24,7 +24,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sampling import SEQUENCE_STEP, frame_mode_times, sequence_mode_start, SEQUENCE_MODE_FRAMES
+from .sampling import SEQUENCE_STEP, nearest_indices
+
+# The recipe names frames of a 50-frame clip at 30 fps: frames 9, 13, ..., 37 for the
+# frame models and the 7 frames 19, 21, ..., 31 (1/15 s apart) for the sequence model.
+RECIPE_FPS = 30.0
+FRAME_MODE_FRAMES = tuple(range(9, 38, 4))     # 8 frames of a 50-frame clip
+SEQUENCE_MODE_FRAMES = tuple(range(19, 32, 2))  # 7 frames, 1/15 s apart
+
+
+def frame_mode_times() -> np.ndarray:
+    """Offsets in seconds, from the clip's first frame, of the frame models' frames."""
+    return np.asarray(FRAME_MODE_FRAMES, dtype=np.float64) / RECIPE_FPS
+
+
+def sequence_mode_start() -> float:
+    """Offset in seconds, from the clip's first frame, of the sequence's first frame."""
+    return SEQUENCE_MODE_FRAMES[0] / RECIPE_FPS
 
 
 def _positive_int(name: str, value) -> int:
@@ -122,6 +138,12 @@ def for_mode(mode: str):
     if mode == "sequence":
         return RecipeSequence()
     raise ValueError(f"mode must be 'frame' or 'sequence', got {mode!r}")
+
+
+def recipe_indices(pts, mode: str) -> np.ndarray:
+    """The recipe's frames of a clip for ``mode`` ``"frame"`` or ``"sequence"``, by time."""
+    pts = np.asarray(pts, dtype=np.float64)
+    return nearest_indices(pts, for_mode(mode)(pts, None))
 
 
 def checked_times(times, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from dfaug import read_video
-from dfaug.sampling import (FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES, nearest_indices,
-                            recipe_indices, sequence_indices)
+from dfaug.sampling import nearest_indices, sequence_indices
+from dfaug.times import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES, recipe_indices
 from dfaug.testing import media_path
 
 

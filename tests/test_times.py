@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dfaug import read_video, times
-from dfaug.sampling import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES, nearest_indices
+from dfaug.sampling import nearest_indices
+from dfaug.times import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
 from dfaug.testing import media_path
 
 
