@@ -4,10 +4,10 @@ A device stage is any callable ``stage(batch, generator)``: ``batch`` is a
 :class:`SampleBatch` (uint8 pairs and single clips, on the device the stage runs
 on), ``generator`` a torch.Generator seeded for this batch (seed, epoch, split,
 batch number), the only source of its randomness. It returns what the loader
-yields: usually ``(x, y)``, or ``(x, y, rows)`` where ``rows`` names, for each row
-of x, the sample it came from and which member, as ``(sample index, member)`` with
-member ``"mix"``, ``"real"``, ``"fake"`` (``with_info`` uses it to align the
-samples' info with x's rows).
+yields: usually ``(x, y)``, or ``(x, y, rows)`` where ``rows`` is a :class:`Rows`
+naming, for each row of x, the sample it came from and which member, as ``(sample
+index, member)`` with member ``"mix"``, ``"real"``, ``"fake"`` (``with_info`` uses it
+to align the samples' info with x's rows; any other third element is yielded as it is).
 
 The loader runs it inside the worker processes when the device is the CPU (so it is
 spread over the cores) and in the main process on a GPU. Two ship here:
@@ -30,6 +30,10 @@ from .mixup import mix_pairs
 from .pipeline import SampleInfo
 
 MODES = ("frame", "sequence")
+
+
+class Rows(list):
+    """``(sample index, member)`` for each row of a device stage's x."""
 
 
 @dataclass
@@ -91,7 +95,7 @@ class Augment:
         return self.augment.center(clips) if self.center else self.augment(clips, gen)
 
     def __call__(self, batch: SampleBatch, generator: torch.Generator):
-        xs, ys, rows = [], [], []
+        xs, ys, rows = [], [], Rows()
         frames = 1
         if batch.pairs is not None:
             n, t = batch.pairs.shape[0], batch.pairs.shape[2]

@@ -45,7 +45,7 @@ import torch
 from . import storage, times as frame_times
 from .augment import PairAugment
 from .compression import CompressionParams, CompressionSampler
-from .device_stage import MODES, Augment, SampleBatch
+from .device_stage import MODES, Augment, Rows, SampleBatch
 from .pipeline import (SampleMaker, batched, epoch_shards, fit_to, made, shuffled,  # noqa: F401
                        split_records)
 from .shards import PairRecord
@@ -70,6 +70,7 @@ class Batch:
 
     data: Optional[SampleBatch] = None
     out: Any = None
+    staged: bool = False    # the device stage ran in the worker: ``out`` is its output
     keys: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (shard, key, reason) since the last batch
     split: int = 0          # the (rank, worker) split that made it
@@ -83,6 +84,10 @@ class Batch:
 
 def collate(samples: list) -> SampleBatch:
     """Made samples -> one SampleBatch: the pairs stacked, then the single clips."""
+    lengths = {s.frames.shape[1] for s in samples}
+    if len(lengths) > 1:
+        raise ValueError(f"the samples of a batch have {sorted(lengths)} frames: a times= "
+                         "choice must give every clip the same number of times")
     pairs = [s for s in samples if s.info.is_pair]
     singles = [s for s in samples if not s.info.is_pair]
     stack = (lambda group: torch.from_numpy(np.stack([s.frames for s in group])) if group else None)
@@ -225,7 +230,8 @@ class PairDataset(torch.utils.data.IterableDataset):
         keys = [info.key for info in data.info]
         if self.stage is None:
             return Batch(data=data, keys=keys)
-        return Batch(out=self.stage(data, gen), keys=keys, data=SampleBatch(info=data.info))
+        return Batch(out=self.stage(data, gen), staged=True, keys=keys,
+                     data=SampleBatch(info=data.info))
 
 
 PREFETCH_FACTOR = 4  # PairLoader's default; benchmarks/sim_prefetch.py says why
@@ -263,7 +269,11 @@ class PairLoader:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         _check_flag("mixup", mixup)
         self.with_info = _check_flag("with_info", with_info)
-        self.stage = _check_stage(device_stage) or Augment(augment, mode, mixup=mixup)
+        if device_stage is not None and (augment != "re" or not mixup):
+            raise ValueError("pass augment and mixup (the default device stage's) or "
+                             "device_stage, not both")
+        self.stage = Augment(augment, mode, mixup=mixup) if device_stage is None \
+            else _check_stage(device_stage)
         on_cpu = self.device.type == "cpu"
         self.dataset = PairDataset(shards, mode=mode, batch_size=batch_size, seed=seed,
                                    device_stage=self.stage if on_cpu else None, **dataset_args)
@@ -316,7 +326,7 @@ class PairLoader:
             self.skipped.extend(batch.skipped)
             self._epoch_skipped.extend(batch.skipped)
             self.counts["skipped"] += len(batch.skipped)
-            if batch.out is None and batch.data is None:
+            if not batch.staged and batch.data is None:
                 continue
             infos = batch.data.info
             singles = sum(not i.is_pair for i in infos)
@@ -326,7 +336,7 @@ class PairLoader:
             number = self._done[batch.split]
             self._done[batch.split] += 1  # before the yield: a checkpoint taken after
             out = batch.out               # training on this batch must count it
-            if out is None:
+            if not batch.staged:
                 gen = self.dataset.batch_generator(batch.split, number)
                 out = self.stage(batch.data.to(self.device, non_blocking=True), gen)
             yield self._finish(out, infos)
@@ -335,7 +345,7 @@ class PairLoader:
     def _finish(self, out, infos: list):
         """The stage's output as the loader yields it: (x, y) or (x, y, info)."""
         rows = None
-        if isinstance(out, tuple) and len(out) == 3 and isinstance(out[2], list):
+        if isinstance(out, tuple) and len(out) == 3 and isinstance(out[2], Rows):
             out, rows = out[:2], out[2]
         if not self.with_info:
             return out

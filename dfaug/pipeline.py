@@ -163,6 +163,8 @@ class SampleMaker:
 
     def __call__(self, record: PairRecord) -> Sample:
         """Raises one of SAMPLE_ERRORS for a record that cannot give the sample."""
+        if not record.members:
+            raise ValueError(f"{record.key} has no frame member")
         pts = record.pts
         times = checked_times(self.times, pts, self.rng(record.key, 1))
         repeat = allows_repeats(self.times)

@@ -390,10 +390,13 @@ def _record(path: str, key: str, group: dict) -> "PairRecord | BadSample":
     try:
         meta = json.loads(group["json"])
         fmt = meta["format"]
-        members = meta.get("members", MEMBERS)
-        if not (isinstance(members, list) and len(members) == 1 and members[0] in MEMBERS) \
-                and list(members) != list(MEMBERS):
+        members = meta.get("members", list(MEMBERS))
+        if not (isinstance(members, list) and members and set(members) <= set(MEMBERS)
+                and len(set(members)) == len(members)):
             raise ValueError(f"members must be ['real'], ['fake'] or both, got {members!r}")
+        extra = sorted(f"{m}.{fmt}" for m in MEMBERS if m not in members and f"{m}.{fmt}" in group)
+        if extra:
+            raise ValueError(f"member {extra[0]} is not among the metadata's members {members}")
         data = {m: group[f"{m}.{fmt}"] for m in members}
         return PairRecord(key, meta, data.get("real"), data.get("fake"), path)
     except (KeyError, ValueError, TypeError) as e:

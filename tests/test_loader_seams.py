@@ -265,3 +265,32 @@ def test_bad_arguments_name_themselves(shard_dir, kwargs, match):
         PairLoader(str(shard_dir / "*.tar"), **kwargs)
     with pytest.raises(ValueError, match="not both"):
         PairDataset(str(shard_dir / "*.tar"), augment="re", device_stage=PassThrough())
+
+
+def test_a_single_clip_with_a_second_frame_member_is_reported(tmp_path, carphone):
+    import io
+    import tarfile
+    with PairShardWriter(str(tmp_path / "s-%03d.tar")) as writer:
+        writer.write_clip("one", carphone.take(np.arange(50)), "real")
+    path = str(tmp_path / "s-000.tar")
+    with tarfile.open(path) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    real, data = members[1]                                # one.json, one.real.zstd
+    fake = tarfile.TarInfo(real.name.replace(".real.", ".fake."))
+    fake.size = len(data)
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for m, d in members + [(fake, data)]:
+            tar.addfile(m, io.BytesIO(d))
+    out, = list(read_shard(path))
+    assert out.key == "one" and "is not among the metadata's members" in out.reason
+
+
+def test_a_custom_stage_may_return_a_third_value_of_its_own(shard_dir):
+    class WithKeys:
+        def __call__(self, batch, gen):
+            return batch.pairs.float() if batch.pairs is not None else batch.singles.float(), \
+                torch.zeros(1), [i.key for i in batch.info]
+    loader = PairLoader(str(shard_dir / "*.tar"), batch_size=2, size=SIZE, device="cpu",
+                        compression=None, device_stage=WithKeys())
+    x, y, keys = next(iter(loader))
+    assert isinstance(keys, list) and all(isinstance(k, str) for k in keys)
