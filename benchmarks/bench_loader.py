@@ -56,7 +56,8 @@ import torch
 from PIL import Image
 
 import dfaug
-from dfaug.loader import PREFETCH_FACTOR, PairDataset, fit_to
+from dfaug.loader import PREFETCH_FACTOR, PairDataset
+from dfaug.pipeline import fit_to
 from dfaug.times import FRAME_MODE_FRAMES, SEQUENCE_MODE_FRAMES
 from dfaug.testing import media_path
 

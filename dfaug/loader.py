@@ -46,8 +46,7 @@ from . import storage, times as frame_times
 from .augment import PairAugment
 from .compression import CompressionParams, CompressionSampler
 from .device_stage import MODES, Augment, Rows, SampleBatch
-from .pipeline import (SampleMaker, batched, epoch_shards, fit_to, made, shuffled,  # noqa: F401
-                       split_records)
+from .pipeline import SampleMaker, batched, epoch_shards, made, shuffled, split_records
 from .shards import PairRecord
 
 

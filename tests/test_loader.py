@@ -302,7 +302,7 @@ def test_the_frames_picked_for_times_are_those_nearest_in_the_whole_reencoded_cl
         params = CompressionParams(fps=fps, scale=1.0, crf=23, tune="film")
         plan = plan_encode(shape_only, params, times=times)
         whole = fps_filter(pts, fps)[1]
-        assert np.array_equal(plan.pts, whole[nearest(whole, times)]), fps
+        assert np.array_equal(plan.pts, whole[np.unique(nearest(whole, times))]), fps
         if fps * (pts[1] - pts[0]) >= 1 - 1e-6:  # no rate reduction: no frame more than used
             assert np.array_equal(plan.indices[plan.pick], used)
 
