@@ -13,10 +13,11 @@
    trains from random weights reliably where the recipe's SGD does not).
 4. `predict` on the held-out videos, and `evaluate`: their log-loss beside the 0.693
    of a constant 0.5.
-Takes about 5 minutes on 2 idle CPU cores (--quick: about 1, with fewer videos and
+Takes about 4 minutes on 2 idle CPU cores (--quick: about 1, with fewer videos and
 iterations: a smoke test of every step, whose log-loss says little). The models train
-from random weights, so the log-loss depends on the seed, the thread count and the
-CPU's instruction set (docs/training.md, "Training from scratch").
+from random weights, so the log-loss depends on the seed: 0.07-0.53 over seeds 0-2 on
+a 2-vCPU Xeon, the same with 1 and 2 threads (docs/benchmarks.md, "Demo"); it is
+reproducible for a fixed seed and thread setting.
 Every step is the same code the full recipe runs; only the sizes are small.
 
 The full recipe on real DFDC data (docs/recipe.md):

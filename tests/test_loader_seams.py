@@ -189,7 +189,7 @@ def test_single_clips_alone_and_beside_pairs_over_2_ranks_and_2_workers(shard_di
 
 
 def test_a_pair_missing_a_member_is_reported_not_read_as_a_single(tmp_path, carphone):
-    from test_shards import corrupt_member  # noqa: F401  (same module family)
+    import io
     import tarfile
     clip = carphone.take(np.arange(50))
     with PairShardWriter(str(tmp_path / "p-%03d.tar")) as writer:
@@ -201,7 +201,7 @@ def test_a_pair_missing_a_member_is_reported_not_read_as_a_single(tmp_path, carp
     with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
         for m, data in members:
             if not (m.name.startswith("broken.") and ".fake." in m.name):
-                tar.addfile(m, __import__("io").BytesIO(data))
+                tar.addfile(m, io.BytesIO(data))
     out = list(read_shard(path))
     assert out[0].key == "whole" and out[0].label is None
     assert out[1].key == "broken" and "incomplete sample" in out[1].reason
