@@ -307,8 +307,7 @@ def plan_encode(clip: Clip, params: CompressionParams, span: Optional[tuple[int,
     size = params.output_size(clip.width, clip.height)
     src, out_pts = fps_filter(clip.pts, params.fps)
     if times is not None:
-        if span is not None:
-            raise ValueError("pass span or times, not both")
+        _check_one_of(span, times)
         times = np.atleast_1d(np.asarray(times, dtype=np.float64))
         used = nearest_indices(clip.pts, times, repeat=True)  # ValueError outside the clip
         first, last = int(used.min()), int(used.max())
@@ -341,6 +340,11 @@ def _check_options(encode: str, warmup: int, tail: int) -> None:
     for name, value in (("warmup", warmup), ("tail", tail)):
         if not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _check_one_of(span, times) -> None:
+    if span is not None and times is not None:
+        raise ValueError("pass span or times, not both")
 
 
 def _check_span(span, n_frames: int) -> tuple[int, int]:
@@ -388,8 +392,7 @@ def recompress(clips: Sequence[Clip], params: Optional[CompressionParams], *,
         raise ValueError(f"threads must be a non-negative integer (0 = auto), got {threads!r}")
     if params is None:
         if times is not None:
-            if span is not None:
-                raise ValueError("pass span or times, not both")
+            _check_one_of(span, times)
             idx = np.unique(nearest_indices(clips[0].pts, times, repeat=True))
             return [clip.take(idx) for clip in clips]
         first, last = _check_span(span, len(clips[0]))

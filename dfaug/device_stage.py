@@ -27,7 +27,6 @@ import torch
 
 from .augment import PairAugment
 from .mixup import mix_pairs
-from .pipeline import SampleInfo
 
 MODES = ("frame", "sequence")
 
@@ -94,9 +93,15 @@ class Augment:
             clips = clips.transpose(1, 2).reshape(b * t, m, 1, *clips.shape[3:])
         return self.augment.center(clips) if self.center else self.augment(clips, gen)
 
+    def _targets(self, labels: torch.Tensor, frames: int, t: int) -> torch.Tensor:
+        """One hard label per clip -> one per row: repeated for each frame's image in
+        frame mode, over the T per-frame logits in sequence mode."""
+        if self.mode == "frame":
+            return labels.repeat_interleave(frames)
+        return labels[:, None].expand(len(labels), t).contiguous()
+
     def __call__(self, batch: SampleBatch, generator: torch.Generator):
         xs, ys, rows = [], [], Rows()
-        frames = 1
         if batch.pairs is not None:
             n, t = batch.pairs.shape[0], batch.pairs.shape[2]
             frames = t if self.mode == "frame" else 1   # rows per sample and member
@@ -104,11 +109,9 @@ class Augment:
             if self.mixup:
                 x, y = mix_pairs(views, generator, mode=self.mode)
                 rows += [(i // frames, "mix") for i in range(n * frames)]
-            else:
+            else:  # rows real, fake, real, fake, ... (per frame in frame mode)
                 x = views.flatten(0, 1) if self.mode == "sequence" else views[:, :, 0].flatten(0, 1)
-                y = torch.tensor([0.0, 1.0], device=x.device).repeat(n * frames)
-                if self.mode == "sequence":
-                    y = y[:, None].expand(len(y), t).contiguous()
+                y = self._targets(torch.tensor([0.0, 1.0], device=x.device).repeat(n * frames), 1, t)
                 rows += [(i // (2 * frames), ("real", "fake")[i % 2]) for i in range(2 * n * frames)]
             xs.append(x)
             ys.append(y)
@@ -117,11 +120,9 @@ class Augment:
             frames = t if self.mode == "frame" else 1
             views = self._views(batch.singles, generator)
             x = views[:, 0] if self.mode == "sequence" else views[:, 0, 0]
-            y = batch.labels.to(x.device, torch.float32).repeat_interleave(frames)
-            if self.mode == "sequence":
-                y = y[:, None].expand(s, t).contiguous()
+            y = self._targets(batch.labels.to(x.device, torch.float32), frames, t)
             first = len(batch.info) - s
-            rows += [(first + i // frames, _member(batch.info[first + i // frames]))
+            rows += [(first + i // frames, batch.info[first + i // frames].member)
                      for i in range(s * frames)]
             xs.append(x)
             ys.append(y)
@@ -129,10 +130,6 @@ class Augment:
             raise ValueError("an empty batch reached the device stage")
         x, y = (xs[0], ys[0]) if len(xs) == 1 else (torch.cat(xs), torch.cat(ys))
         return x, y, rows
-
-
-def _member(info: SampleInfo) -> str:
-    return "fake" if info.label == 1.0 else "real"
 
 
 class PassThrough:

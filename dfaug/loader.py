@@ -349,8 +349,7 @@ class PairLoader:
         if not self.with_info:
             return out
         if rows is None:
-            info = [RowInfo(i.key, "pair" if i.is_pair else ("real", "fake")[int(i.label)],
-                            i.params, i.meta) for i in infos]
+            info = [RowInfo(i.key, i.member, i.params, i.meta) for i in infos]
         else:
             info = [RowInfo(infos[k].key, member, infos[k].params, infos[k].meta)
                     for k, member in rows]

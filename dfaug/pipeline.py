@@ -98,6 +98,11 @@ class SampleInfo:
     def is_pair(self) -> bool:
         return self.label is None
 
+    @property
+    def member(self) -> str:
+        """``"pair"``, or a single clip's ``"real"`` / ``"fake"``."""
+        return "pair" if self.label is None else ("real", "fake")[int(self.label)]
+
 
 @dataclass
 class Sample:
