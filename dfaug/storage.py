@@ -41,6 +41,10 @@ ZSTD_LEVEL = 3
 # it uses to 4 per run; all-intra costs ~25% more bytes (docs/storage.md).
 H264_GOP = 5
 
+# yuv420p: RGB is taken to yuv420p with the filter dfaug.recompress uses for the same
+# step, so a stored clip feeds x264 the very planes it would have made from the RGB.
+YUV_INTERPOLATION = "BICUBIC"
+
 _MAGIC, _VERSION = b"DFCL", 1
 _HEADER = struct.Struct("<4sBBHIIII")  # magic, version, format, reserved, T, H, W, extradata
 _ENTRY = struct.Struct("<IIB")          # length, crc32, flags
@@ -193,7 +197,7 @@ def encode_frames(frames: np.ndarray, fmt: str) -> bytes:
         payloads, keys = [], [True] * t
         for f in frames:
             yuv = av.VideoFrame.from_ndarray(f, format="rgb24").reformat(
-                format="yuv420p", threads=SWSCALE_THREADS)
+                format="yuv420p", interpolation=YUV_INTERPOLATION, threads=SWSCALE_THREADS)
             payloads.append(b"".join(
                 np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width].tobytes()
                 for p in yuv.planes))
@@ -408,6 +412,19 @@ class StoredFrames(LazyFrames):
         self._decompressor = zstandard.ZstdDecompressor() if self.fmt == "zstd" else None
         self._run: dict[int, np.ndarray] = {}  # h264-lossless: the last keyframe run decoded
 
+    @property
+    def pix_fmt(self) -> str:
+        """"yuv420p" for that format (its planes are what is stored), else "rgb24"."""
+        return "yuv420p" if self.fmt == "yuv420p" else "rgb24"
+
+    def video_frame(self, i: int) -> av.VideoFrame:
+        """Frame ``i`` as a new frame in :attr:`pix_fmt`: a yuv420p clip's stored planes,
+        not converted (:func:`dfaug.recompress` feeds them to x264 as they are)."""
+        i = range(len(self))[i]
+        if self.fmt != "yuv420p":
+            return av.VideoFrame.from_ndarray(self._rgb(i), format="rgb24")
+        return _yuv_frame(self._blob, i)
+
     def _rgb(self, i: int) -> np.ndarray:
         if self.fmt != "h264-lossless":
             frame = np.empty((1, *self.shape[1:]), np.uint8)
@@ -432,6 +449,23 @@ class StoredFrames(LazyFrames):
         if self.fmt == "h264-lossless":
             idx = np.concatenate([self._key_run(int(i)) for i in np.unique(idx)])
         self._blob.load(idx)
+
+
+def _yuv_frame(blob: _Blob, i: int) -> av.VideoFrame:
+    """Stored frame ``i`` of a yuv420p blob (its bytes loaded) as a new yuv420p frame."""
+    h, w = blob.h, blob.w
+    _, _, ch, cw = _yuv_sizes(h, w)
+    src = np.frombuffer(blob.payload(i), np.uint8)
+    if len(src) != h * w + 2 * ch * cw:
+        raise VideoDecodeError(f"data is corrupt: yuv420p frame {i} holds {len(src)} bytes, "
+                               f"expected {h * w + 2 * ch * cw} for {w}x{h}")
+    frame = av.VideoFrame(w, h, "yuv420p")
+    start = 0
+    for plane, (ph, pw) in zip(frame.planes, ((h, w), (ch, cw), (ch, cw))):
+        dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        dst[:, :pw] = src[start:start + ph * pw].reshape(ph, pw)
+        start += ph * pw
+    return frame
 
 
 def _decode_into(blob: _Blob, fmt: str, idx: np.ndarray, out: np.ndarray, at: np.ndarray,
@@ -459,18 +493,8 @@ def _decode_into(blob: _Blob, fmt: str, idx: np.ndarray, out: np.ndarray, at: np
             _zstd_unpredict(np.frombuffer(res, np.uint8).reshape(h, w, 3), out[at[k]])
         return out
     if fmt == "yuv420p":
-        _, _, ch, cw = _yuv_sizes(h, w)
-        if not np.all(blob.lengths == h * w + 2 * ch * cw):
-            raise VideoDecodeError("data is corrupt: yuv420p frame lengths do not match the frame size")
         for k, i in enumerate(idx):
-            src = np.frombuffer(blob.payload(i), np.uint8)
-            frame = av.VideoFrame(w, h, "yuv420p")
-            start = 0
-            for plane, (ph, pw) in zip(frame.planes, ((h, w), (ch, cw), (ch, cw))):
-                dst = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-                dst[:, :pw] = src[start:start + ph * pw].reshape(ph, pw)
-                start += ph * pw
-            out[at[k]] = frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
+            out[at[k]] = _yuv_frame(blob, i).to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
         return out
     decoded = _decode_runs(blob, fmt, np.unique(idx))
     for k, i in enumerate(idx):

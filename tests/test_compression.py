@@ -334,6 +334,34 @@ def test_every_lossless_storage_format_re_encodes_lazily_as_from_arrays(clip50, 
     assert np.array_equal(out.frames, expected.frames)
 
 
+@pytest.mark.parametrize("params", [CompressionParams(18, 1.0, 31, "film"),  # frames dropped
+                                    CompressionParams(30, 1.0, 25, "zerolatency")])
+def test_a_yuv420p_clip_feeds_x264_its_stored_planes(carphone, params):
+    """At the clip's own size x264 gets the stored planes unconverted, and they are the
+    planes it gets from the RGB they were stored from: the same output bit for bit."""
+    clip = carphone.take(np.arange(20, 70))
+    times = clip.pts[[9, 13, 17, 21, 25, 29, 33, 37]]
+    stored = CountingStoredFrames(encode_frames(clip.frames, "yuv420p"), "yuv420p")
+    assert stored.pix_fmt == "yuv420p"
+    out = recompress([Clip(stored, clip.pts)], params, times=times)[0]
+    expected = recompress([clip], params, times=times)[0]
+    assert np.array_equal(out.pts, expected.pts) and np.array_equal(out.frames, expected.frames)
+    assert stored.read == []  # no frame went through RGB
+
+
+def test_a_scaled_yuv420p_clip_is_scaled_as_yuv_and_stays_close(carphone):
+    """Scaled, the stored planes are scaled as they are, without the RGB round trip:
+    x264's input then differs from the RGB path's by rounding only."""
+    clip = carphone.take(np.arange(20, 70))
+    params = CompressionParams(18, 0.6, 23, "film")
+    stored = StoredFrames(encode_frames(clip.frames, "yuv420p"), "yuv420p")
+    out = recompress([Clip(stored, clip.pts)], params, span=(9, 37))[0]
+    expected = recompress([clip], params, span=(9, 37))[0]
+    assert out.frames.shape == expected.frames.shape and np.array_equal(out.pts, expected.pts)
+    assert not np.array_equal(out.frames, expected.frames)
+    assert psnr(out.frames, expected.frames) > 35
+
+
 def test_a_lazily_read_video_re_encodes_as_the_eager_one(carphone):
     lazy = dfaug.read_video(media_path("carphone_pristine.mp4"), lazy=True)
     assert isinstance(lazy.frames, dfaug.video.LazyFrames)
