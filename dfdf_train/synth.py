@@ -456,3 +456,159 @@ def make_bad_inputs(out_dir: str, *, seed: int = 0, frames: int = 60,
     expected["corrupt2_fake.mp4"] = ("skipped", "unreadable")
     write_metadata(d, meta)
     return BadInputs(d, expected)
+
+
+# ----------------------------------------------------------------------------- other layouts
+
+
+@dataclass
+class LayoutSet:
+    """A small data set in one layout (:func:`make_layout`), and what preprocess must
+    make of it: ``input``: what ``--input`` takes (a root folder, or the CSV file);
+    ``layout``: its name; ``pairs``: fake path -> the path of its aligned original;
+    ``singles``: paths of the videos that must be cut alone; ``methods``: fake path ->
+    manipulation; ``splits``: video path -> split; ``expected``: video path relative
+    to the root -> (action, reason fragment) for the bad inputs; ``faces``: video path
+    -> (T, 4) face boxes it was made with."""
+
+    input: str
+    layout: str
+    pairs: dict = field(default_factory=dict)
+    singles: set = field(default_factory=set)
+    methods: dict = field(default_factory=dict)
+    splits: dict = field(default_factory=dict)
+    expected: dict = field(default_factory=dict)
+    faces: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> str:
+        return os.path.dirname(self.input) if self.layout == "csv" else self.input
+
+
+LAYOUT_NAMES = ("ffpp", "celebdf", "csv")
+FFPP_FAKE_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
+
+
+def make_layout(out_dir: str, layout: str, *, n_real: int = 4, seed: int = 0, frames: int = 40,
+                faces: str = "detect", bad: bool = True) -> LayoutSet:
+    """A small data set in ``layout`` (``ffpp``, ``celebdf`` or ``csv``) from the shipped
+    real video, with the same kinds of synthetic fakes as :func:`make_dfdc_folder`:
+    ``n_real`` reals with one fake each (aligned; the last two reals and their fakes
+    are the test split, the others train), and with ``bad`` its awkward
+    inputs: a corrupt and an empty video, a fake whose original is absent (cut
+    alone), a real with no fake (cut alone), and a fake listed but absent where the
+    layout lists videos. Same arguments, same files."""
+    if layout not in LAYOUT_NAMES:
+        raise ValueError(f"layout must be one of {LAYOUT_NAMES}, got {layout!r}")
+    if n_real < 2 or n_real % 2:
+        raise ValueError(f"n_real must be even and >= 2 (reals come in pairs of identities "
+                         f"that swap faces, as FF++'s split files list them), got {n_real}")
+    src = load_source("carphone_pristine.mp4", faces)
+    rng = np.random.default_rng(seed)
+    root = os.path.join(out_dir, {"ffpp": "FaceForensics", "celebdf": "Celeb-DF-v2",
+                                  "csv": "mydata"}[layout])
+    made = LayoutSet(os.path.join(root, "videos.csv") if layout == "csv" else root, layout)
+    paths = _LAYOUT_PATHS[layout]
+    rows = []  # csv: (video, label, original, split, extra)
+
+    def write(rel, frames_, **kw):
+        path = write_video(os.path.join(root, rel), frames_, **kw)
+        return path
+
+    def video(kind, i, j=None):
+        return paths(kind, i, j)
+
+    variants = [draw_variant(rng, src, frames) for _ in range(n_real + 2)]
+    for i in range(n_real):
+        real_frames, boxes = render(src, variants[i])
+        real_rel = video("real", i)
+        real_path = write(real_rel, real_frames)
+        made.faces[real_path] = boxes
+        method = FFPP_FAKE_METHODS[i % len(FFPP_FAKE_METHODS)] if layout == "ffpp" else (
+            "Celeb-synthesis" if layout == "celebdf" else FAKE_METHODS[i % len(FAKE_METHODS)])
+        fake_rel = video("fake", i, i ^ 1)  # i's video with the face of its partner
+        fake_path = write(fake_rel, make_fake(src, variants[i], FAKE_METHODS[i % len(FAKE_METHODS)], rng))
+        made.faces[fake_path] = boxes
+        made.pairs[fake_path] = real_path
+        made.methods[fake_path] = method
+        split = "test" if i // 2 == n_real // 2 - 1 else "train"  # the last pair of identities
+        made.splits[real_path] = made.splits[fake_path] = split
+        rows += [(real_rel, "REAL", "", split, {}), (fake_rel, "FAKE", real_rel, split,
+                                                        {"method": method})]
+    if bad:
+        k = n_real
+        # a fake whose original is absent: cut alone
+        orphan_rel = video("fake", k, 0)
+        orphan = write(orphan_rel, make_fake(src, variants[k], "tint", rng))
+        made.singles.add(orphan)
+        made.faces[orphan] = render(src, variants[k])[1]
+        made.methods[orphan] = "orphan"
+        made.expected[orphan_rel] = ("kept", "single clip")
+        rows.append((orphan_rel, "FAKE", video("real", k), "train", {"method": "tint"}))
+        # a real that no fake names: cut alone
+        lone_rel = video("lone", k + 1)
+        lone_frames, lone_boxes = render(src, variants[k + 1])
+        lone = write(lone_rel, lone_frames)
+        made.singles.add(lone)
+        made.faces[lone] = lone_boxes
+        made.expected[lone_rel] = ("kept", "single clip")
+        rows.append((lone_rel, "REAL", "", "train", {}))
+        # unreadable videos, listed like any other
+        corrupt_rel, empty_rel = video("real", k + 2), video("real", k + 3)
+        for rel, data in ((corrupt_rel, bytes(rng.integers(0, 256, 20000, dtype=np.uint8))),
+                          (empty_rel, b"")):
+            os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+            with open(os.path.join(root, rel), "wb") as f:
+                f.write(data)
+            rows.append((rel, "REAL", "", "train", {}))
+        made.expected[corrupt_rel] = ("skipped", "unreadable")
+        made.expected[empty_rel] = ("skipped", "unreadable")
+        if layout != "ffpp":  # listed but absent: FF++ lists its videos by their files
+            ghost_rel = video("fake", k + 4, 0)
+            rows.append((ghost_rel, "FAKE", video("real", 0), "test", {"method": "ghost"}))
+            made.expected[ghost_rel] = ("skipped", "missing")
+    _write_listing(root, layout, rows, n_real)
+    return made
+
+
+def _ffpp_path(kind, i, j=None):
+    if kind == "fake":
+        return f"manipulated_sequences/{FFPP_FAKE_METHODS[i % len(FFPP_FAKE_METHODS)]}/c23/videos/{i:03d}_{j:03d}.mp4"
+    return f"original_sequences/youtube/c23/videos/{i:03d}.mp4"
+
+
+def _celebdf_path(kind, i, j=None):
+    if kind == "fake":
+        return f"Celeb-synthesis/id{i}_id{j}_{i:04d}.mp4"
+    if kind == "lone":
+        return f"YouTube-real/{i:05d}.mp4"
+    return f"Celeb-real/id{i}_{i:04d}.mp4"
+
+
+def _csv_path(kind, i, j=None):
+    return f"clips/{kind}_{i:02d}.mp4"
+
+
+_LAYOUT_PATHS = {"ffpp": _ffpp_path, "celebdf": _celebdf_path, "csv": _csv_path}
+
+
+def _write_listing(root: str, layout: str, rows: list, n_real: int) -> None:
+    """The layout's own listing: FF++ split files, Celeb-DF's test list, or the CSV."""
+    if layout == "ffpp":
+        for split in ("train", "val", "test"):
+            ids = [(f"{i:03d}", f"{i + 1:03d}") for i in range(0, n_real, 2)
+                   if split != "val" and (split == "test") == (i // 2 == n_real // 2 - 1)]
+            with open(os.path.join(root, f"{split}.json"), "w") as f:
+                json.dump([list(p) for p in ids], f)
+    elif layout == "celebdf":
+        with open(os.path.join(root, "List_of_testing_videos.txt"), "w") as f:
+            for rel, label, _, split, _ in rows:
+                if split == "test":
+                    f.write(f"{1 if label == 'REAL' else 0} {rel}\n")
+    else:
+        import csv
+        with open(os.path.join(root, "videos.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["video", "label", "original", "split", "method"])
+            for rel, label, original, split, extra in rows:
+                w.writerow([rel, label, original, split, extra.get("method", "")])
