@@ -25,6 +25,7 @@ setup(
         "dev": ["pytest>=7.3", "scipy>=1.10", "scikit-video>=1.1.11",
                 # timm (installed anyway) is also the oracle the AutoAugment kernels are tested against
                 "webdataset>=0.2",   # checks that pair shards are readable by its tools
+                "scikit-learn>=1.3",  # the oracle evaluate's AUC is tested against
                 # the default face detector (MTCNN, weights inside the wheel): the
                 # preprocess tests and the demo run it; no torch pin, unlike 2.6
                 "facenet-pytorch==2.5.3"],

@@ -56,7 +56,12 @@ class PredictConfig:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = PredictConfig()
     p.add_argument("--videos", nargs="+", required=True, metavar="PATH",
-                   help="video files or folders of videos (e.g. DFDC's test_videos/)")
+                   help="video files, folders of videos (e.g. DFDC's test_videos/), a "
+                   "FaceForensics++ or Celeb-DF root, or a CSV of video,label,... "
+                   "(docs/datasets.md); one video file alone also prints its score and "
+                   "each face track's")
+    p.add_argument("--compression", default="c23", help="FaceForensics++ root: which "
+                   "quality's videos (default c23)")
     p.add_argument("--models", nargs="+", required=True, metavar="NAME=CHECKPOINT",
                    help="any of large_crop=, re=, sequence= with a `train` checkpoint (last.pt)")
     p.add_argument("--out", default="submission.csv", help="the submission CSV (default %(default)s)")
@@ -81,10 +86,29 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = default_device() if args.device == "auto" else args.device
     models = load_models(parse_models(args.models), device)
-    videos = list_videos(args.videos)
-    predict(videos, models, args.out, cfg=cfg, detector=args.detector,
-            detector_weights=args.detector_weights, device=device)
+    videos = list_videos(args.videos, compression=args.compression)
+    tracks: dict = {}
+    scores = predict(videos, models, args.out, cfg=cfg, detector=args.detector,
+                     detector_weights=args.detector_weights, device=device, tracks=tracks)
+    if len(args.videos) == 1 and os.path.isfile(args.videos[0]) and len(scores) == 1:
+        (name, score), = scores.items()
+        print(describe_video(name, score, tracks[name]))
     return 0
+
+
+def describe_video(name: str, score: float, tracks) -> str:
+    """A video's score and each face track's, as ``predict`` prints it for one video;
+    ``tracks`` is the video's track list, or the reason it scored 0.5."""
+    if isinstance(tracks, str):
+        return f"{name}: P(FAKE) = {score:.4f} ({tracks})"
+    lines = [f"{name}: P(FAKE) = {score:.4f} from {len(tracks)} face track"
+             f"{'' if len(tracks) == 1 else 's'}"]
+    for t in tracks:
+        outputs = ", ".join(f"{m} {n}" for m, n in t["outputs"].items())
+        lines.append(f"  track {t['track']}: frames {t['frames'][0]}..{t['frames'][1]}, "
+                     f"{t['detections']} detections, P(FAKE) {t['score']:.4f} "
+                     f"(outputs: {outputs})")
+    return "\n".join(lines)
 
 
 def parse_models(items: list) -> dict:
@@ -101,21 +125,35 @@ def parse_models(items: list) -> dict:
     return out
 
 
-def list_videos(paths: list) -> list:
+def list_videos(paths: list, *, compression: str = "c23") -> list:
+    """(filename, path) of every video of ``paths``: video files (by file name), folders
+    of videos (by file name; a DFDC folder is one), FaceForensics++ and Celeb-DF roots
+    and CSVs (by the path below their root, as their labels name them)."""
+    from .sources import detect_layout, list_videos as source_videos
     videos = []
     for p in paths:
-        if os.path.isdir(p):
-            videos += sorted(os.path.join(p, f) for f in os.listdir(p)
-                             if f.lower().endswith(VIDEO_EXTENSIONS))
+        if os.path.isfile(p) and p.lower().endswith(".csv"):
+            videos += [(v.filename, v.path) for v in source_videos([p], "csv")]
+        elif os.path.isdir(p):
+            try:
+                layout = detect_layout(p)
+            except ValueError:
+                layout = None  # a plain folder of videos
+            if layout in ("ffpp", "celebdf"):
+                videos += [(v.filename, v.path)
+                           for v in source_videos([p], layout, compression=compression)]
+            else:
+                videos += [(f, os.path.join(p, f)) for f in sorted(os.listdir(p))
+                           if f.lower().endswith(VIDEO_EXTENSIONS)]
         elif os.path.isfile(p):
-            videos.append(p)
+            videos.append((os.path.basename(p), p))
         else:
             raise FileNotFoundError(f"--videos: {p!r} is neither a file nor a folder")
     if not videos:
         raise ValueError(f"--videos: no video files ({', '.join(VIDEO_EXTENSIONS)}) in {paths}")
-    names = [os.path.basename(v) for v in videos]
+    names = [name for name, _ in videos]
     if len(set(names)) != len(names):
-        raise ValueError("--videos: two videos share a file name; the submission keys on names")
+        raise ValueError("--videos: two videos share a name; the submission keys on names")
     return videos
 
 
@@ -155,15 +193,21 @@ def load_models(paths: dict, device: str) -> dict:
 
 def predict(videos: list, models: dict, out: str, *, cfg: PredictConfig = PredictConfig(),
             detector: str = "mtcnn", detector_weights: Optional[str] = None,
-            device: str = "cpu") -> dict:
-    """Score ``videos``; write the submission, details and report; return name -> score."""
+            device: str = "cpu", tracks: Optional[dict] = None) -> dict:
+    """Score ``videos`` (paths, named by their file name, or (name, path) pairs as
+    :func:`list_videos` gives them); write the submission, details and report; return
+    name -> score. ``tracks``: a dict to fill with name -> each face track's
+    summary (or the reason the video scored 0.5)."""
     from dfaug.threads import available_cores, torch_threads
     threads = cfg.threads or available_cores()
+    videos = [(os.path.basename(v), v) if isinstance(v, str) else tuple(v) for v in videos]
     with torch_threads(threads):
-        return _predict(videos, models, out, cfg, detector, detector_weights, device, threads)
+        return _predict(videos, models, out, cfg, detector, detector_weights, device, threads,
+                        {} if tracks is None else tracks)
 
 
-def _predict(videos, models, out, cfg, detector, detector_weights, device, threads) -> dict:
+def _predict(videos, models, out, cfg, detector, detector_weights, device, threads,
+             tracks) -> dict:
     from .evaluate import beside_submission, details_line, details_path_for
     from .faces import build_detector
     from .inference import NO_FACE_SCORE, aggregate
@@ -175,10 +219,10 @@ def _predict(videos, models, out, cfg, detector, detector_weights, device, threa
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     scores, details, report = {}, [], []
     progress = Progress(len(videos), "predict", "videos")
-    for path in videos:
-        name = os.path.basename(path)
+    for name, path in videos:
+        per_track: list = []
         try:
-            probs = video_probs(path, models, det, cfg, device, threads)
+            probs = video_probs(path, models, det, cfg, device, threads, per_track)
         except ValueError as e:  # unreadable video (VideoDecodeError is a ValueError)
             probs, reason = {}, f"unreadable: {e}"
         else:
@@ -188,6 +232,7 @@ def _predict(videos, models, out, cfg, detector, detector_weights, device, threa
             log.warning("%s scored %.1f: %s", name, NO_FACE_SCORE, reason)
         pooled = [p for v in probs.values() for p in v]
         scores[name] = aggregate(pooled)
+        tracks[name] = reason or per_track
         details.append(details_line(name, probs))
         progress.update(1)
     progress.close()
@@ -200,10 +245,13 @@ def _predict(videos, models, out, cfg, detector, detector_weights, device, threa
 
 
 def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: str,
-                threads: int = 0) -> dict:
-    """name -> list of P(FAKE) of every model output on the video's face tracks."""
+                threads: int = 0, tracks: Optional[list] = None) -> dict:
+    """name -> list of P(FAKE) of every model output on the video's face tracks.
+    ``tracks``: a list to append each track's summary to (its frames, detections,
+    outputs per model, and the recipe's score of its outputs alone)."""
     import numpy as np
     import dfaug
+    from .inference import aggregate
     from .tracking import TrackerParams, interpolate_boxes, scale_box, track_iou
 
     # frames stay as decoded; only those detected on and the crops become RGB
@@ -213,10 +261,11 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
     h, w = clip.height, clip.width
     detected = np.arange(0, len(kept), cfg.detect_every)
     detections = detector.detect(clip.frames[kept[detected]])
-    tracks = track_iou(detections, detected, TrackerParams(t_min=cfg.t_min))
+    found = track_iou(detections, detected, TrackerParams(t_min=cfg.t_min))
     probs: dict = {name: [] for name in models}
     frame_models = [m for m in ("large_crop", "re") if m in models]
-    for track in tracks:
+    for number, track in enumerate(found):
+        before = {m: len(v) for m, v in probs.items()}
         numbers, boxes = interpolate_boxes(track)
         if "sequence" in models:
             windows = [(i, i + cfg.window) for i in range(0, len(numbers) - cfg.window + 1,
@@ -234,6 +283,12 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
                 per_model[m].append((clip.frames[kept[numbers[i:i + 1]], y1:y2, x1:x2], mirror))
             for m, crops in per_model.items():
                 probs[m] += run_model(models[m], crops, cfg, device)
+        if tracks is not None:
+            mine = {m: v[before[m]:] for m, v in probs.items()}
+            tracks.append({"track": number, "frames": [int(kept[numbers[0]]), int(kept[numbers[-1]])],
+                           "detections": len(track), "score": aggregate(
+                               [p for v in mine.values() for p in v]),
+                           "outputs": {m: len(v) for m, v in mine.items()}})
     return probs
 
 

@@ -136,3 +136,29 @@ def test_layouts_that_cannot_be_told_apart_or_read_are_named(tmp_path):
         list_videos([str(tmp_path)], layout="kinetics")
     with pytest.raises(ValueError, match="--single-clips"):
         PreprocessConfig(single_clips="sometimes")
+
+
+def test_ffpp_end_to_end_preprocess_train_predict_evaluate(detector, tmp_path):
+    """FF++-layout videos -> shards of pairs and single clips -> a small model trained
+    on them -> scores under FF++ names -> AUC per method."""
+    from dfdf_train.evaluate import evaluate
+    from dfdf_train.predict import list_videos as predict_videos, load_models, predict
+    from dfdf_train.train import TrainConfig, train
+    made = synth.make_layout(str(tmp_path / "data"), "ffpp", frames=60)
+    shards = str(tmp_path / "shards")
+    summary = preprocess([made.input], shards, detector=detector, progress=False)  # 50 frames
+    assert summary.pairs > summary.single_clips > 0  # both kinds go into training
+    cfg = TrainConfig(recipe="re", data=[os.path.join(shards, "*.tar")],
+                      out=str(tmp_path / "run"), model_size="b0", image_size=(64, 56),
+                      batch_size=2, max_iters=3, warmup_iters=0, workers=0,
+                      tensorboard=False)
+    train(cfg.check())
+    out = str(tmp_path / "sub.csv")
+    scores = predict(predict_videos([made.input]),
+                     load_models({"re": str(tmp_path / "run" / "last.pt")}, "cpu"), out)
+    assert all(0.0 < s < 1.0 for s in scores.values())
+    result = evaluate(out, [made.input])
+    assert result["videos"] == len(list_videos([made.input]))
+    by = {r["key"] for r in result["by"]}
+    assert {f"method:{m}" for m in set(made.methods.values()) - {"orphan"}} <= by
+    assert {"split:train", "split:test"} <= by

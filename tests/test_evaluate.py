@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dfdf_train import cli
-from dfdf_train.evaluate import (details_line, details_path_for, evaluate, read_details,
-                                 read_metadata, read_predictions)
+from dfdf_train.evaluate import (details_line, details_path_for, evaluate, format_table,
+                                 read_details, read_metadata, read_predictions)
 
 ROOT = Path(__file__).resolve().parents[1]
 LN = math.log
@@ -221,3 +221,103 @@ def test_help_subprocess():
     assert proc.returncode == 0, proc.stderr
     for word in ("--pred", "--metadata", "--details", "--missing", "--json", "log-loss"):
         assert word in proc.stdout
+
+
+# ------------------------------------------------------------------- AUC and the layouts
+
+def test_auc_by_hand_ties_and_one_class():
+    from dfdf_train.evaluate import accuracy, auc
+    # pairs (FAKE, REAL): 0.9>0.5, 0.9>0.1, 0.5=0.5 (half), 0.5>0.1
+    assert auc([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1]) == pytest.approx(3.5 / 4)
+    assert auc([1, 0], [0.2, 0.8]) == 0.0 and auc([0, 1], [0.3, 0.3]) == 0.5
+    assert auc([1, 1], [0.2, 0.8]) is None and auc([0], [0.5]) is None
+    assert accuracy([1, 0, 1, 0], [0.9, 0.5, 0.5, 0.1]) == 0.75  # 0.5 counts as REAL
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_matches_scikit_learn(seed):
+    np = pytest.importorskip("numpy")
+    from sklearn.metrics import roc_auc_score
+    from dfdf_train.evaluate import auc
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 200)
+    y[:2] = [0, 1]
+    s = np.round(rng.random(200) * 0.5 + 0.3 * y, 1)  # many ties
+    assert auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def _write_csv_labels(root: Path) -> Path:
+    rows = ["video,label,original,split,method",
+            "r/0.mp4,REAL,,train,", "r/1.mp4,REAL,,test,", "r/2.mp4,REAL,,test,",
+            "f/a_0.mp4,FAKE,r/0.mp4,train,swap", "f/a_1.mp4,FAKE,r/1.mp4,test,swap",
+            "f/b_1.mp4,FAKE,r/1.mp4,test,tint", "f/b_2.mp4,FAKE,r/2.mp4,test,tint"]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root / "labels.csv"
+
+
+CSV_PRED = {"r/0.mp4": 0.2, "r/1.mp4": 0.6, "r/2.mp4": 0.1, "f/a_0.mp4": 0.7,
+            "f/a_1.mp4": 0.9, "f/b_1.mp4": 0.4, "f/b_2.mp4": 0.5}
+CSV_DETAILS = {"r/0.mp4": {"re": [0.2, 0.3]}, "r/1.mp4": {"re": [0.6], "sequence": [0.5]},
+               "r/2.mp4": {"re": [0.1]}, "f/a_0.mp4": {"re": [0.7, 0.8]},
+               "f/a_1.mp4": {"re": [0.9]}, "f/b_1.mp4": {"sequence": [0.4, 0.2]},
+               "f/b_2.mp4": {}}
+
+
+def test_csv_labels_give_auc_per_split_method_and_frames(tmp_path):
+    from sklearn.metrics import log_loss as sk_log_loss, roc_auc_score
+    labels = _write_csv_labels(tmp_path / "data")
+    pred = tmp_path / "sub.csv"
+    # predictions written with a leading folder still match by their path's tail
+    pred.write_text("filename,label\n" + "".join(f"data/{k},{v}\n" for k, v in CSV_PRED.items()))
+    details = _write_details_of(pred, CSV_DETAILS)
+    result = evaluate(pred, [labels], details=details)
+    y = {k: int(k.startswith("f/")) for k in CSV_PRED}
+    names = sorted(CSV_PRED)
+    sub = result["rows"][0]
+    assert sub["auc"] == pytest.approx(roc_auc_score([y[n] for n in names],
+                                                     [CSV_PRED[n] for n in names]))
+    assert sub["log_loss"] == pytest.approx(sk_log_loss([y[n] for n in names],
+                                                        [CSV_PRED[n] for n in names]))
+    by = {r["key"]: r for r in result["by"]}
+    assert set(by) == {"split:train", "split:test", "method:swap", "method:tint", }
+    # a method: its fakes against every real
+    tint = ["f/b_1.mp4", "f/b_2.mp4", "r/0.mp4", "r/1.mp4", "r/2.mp4"]
+    assert by["method:tint"]["videos"] == 5 and by["method:tint"]["fake"] == 2
+    assert by["method:tint"]["auc"] == pytest.approx(
+        roc_auc_score([y[n] for n in tint], [CSV_PRED[n] for n in tint]))
+    test = [n for n in names if n not in ("r/0.mp4", "f/a_0.mp4")]
+    assert by["split:test"]["auc"] == pytest.approx(
+        roc_auc_score([y[n] for n in test], [CSV_PRED[n] for n in test]))
+    assert by["split:train"]["auc"] == 1.0 and by["split:train"]["accuracy"] == 1.0
+    frames_y = [y[n] for n in names for m in CSV_DETAILS[n].values() for _ in m]
+    frames_p = [p for n in names for m in CSV_DETAILS[n].values() for p in m]
+    assert result["frame_level"]["frames"] == len(frames_p) == 10
+    assert result["frame_level"]["auc"] == pytest.approx(roc_auc_score(frames_y, frames_p))
+    text = format_table(result)
+    assert "frame-level AUC" in text and "method tint" in text and "split test" in text
+
+
+def test_one_class_is_said_plainly(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("video,label\na.mp4,FAKE\nb.mp4,FAKE\n")
+    pred = tmp_path / "sub.csv"
+    pred.write_text("filename,label\na.mp4,0.9\nb.mp4,0.4\n")
+    result = evaluate(pred, [labels])
+    assert result["rows"][0]["auc"] is None and result["rows"][0]["accuracy"] == 0.5
+    text = format_table(result)
+    assert "AUC needs FAKE and REAL videos" in text and "n/a" in text
+
+
+def test_two_predictions_of_one_video_are_an_error(tmp_path):
+    labels = _write_csv_labels(tmp_path / "data")
+    pred = tmp_path / "sub.csv"
+    pred.write_text("filename,label\nr/0.mp4,0.1\ndata/r/0.mp4,0.2\n")
+    with pytest.raises(ValueError, match="both the video 'r/0.mp4'"):
+        evaluate(pred, [labels], missing=0.5)
+
+
+def _write_details_of(pred: Path, details: dict) -> Path:
+    path = details_path_for(pred)
+    path.write_text("".join(details_line(k, v) for k, v in details.items()))
+    return path

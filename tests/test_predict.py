@@ -1,6 +1,7 @@
 """`python -m dfdf_train predict` on real and synthetic videos, with trained checkpoints."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -139,3 +140,34 @@ def test_frame_models_take_turns_and_each_sees_half_of_its_frames_mirrored(model
     for m in models:
         mirrored = [flip for name, flip in turns if name == m]
         assert mirrored == [j % 2 == 1 for j in range(len(mirrored))]  # alternate, half each
+
+
+def test_one_video_prints_its_score_and_each_track(checkpoints, videos, tmp_path):
+    _, made = videos
+    out = tmp_path / "one.csv"
+    done = subprocess.run([sys.executable, "-m", "dfdf_train", "predict", "--videos",
+                           made.reals[0], "--models", f"sequence={checkpoints['sequence']}",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    name = os.path.basename(made.reals[0])
+    score = read_rows(out)[name]
+    assert f"{name}: P(FAKE) = {score:.4f} from 1 face track" in done.stdout
+    assert re.search(r"track 0: frames 0\.\.4\d, \d+ detections, P\(FAKE\) 0\.\d{4} "
+                     r"\(outputs: sequence 14\)", done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("layout", synth.LAYOUT_NAMES)
+def test_each_layout_is_predicted_under_its_own_names(checkpoints, layout, tmp_path):
+    from dfdf_train.evaluate import evaluate
+    from dfdf_train.sources import list_videos as source_videos
+    made = synth.make_layout(str(tmp_path / "data"), layout, n_real=2, frames=30, bad=False)
+    videos = list_videos([made.input])
+    labelled = source_videos([made.input])
+    assert sorted(name for name, _ in videos) == sorted(v.filename for v in labelled)
+    assert all(os.path.isfile(path) for _, path in videos)
+    out = str(tmp_path / "sub.csv")
+    scores = predict(videos, load_models({"re": checkpoints["re"]}, "cpu"), out)
+    assert len(scores) == 4 and all(0.01 <= s <= 0.99 for s in scores.values())
+    result = evaluate(out, [made.input])
+    assert (result["videos"], result["fake"], result["missing_predictions"]) == (4, 2, 0)
+    assert result["rows"][0]["auc"] is not None
