@@ -26,6 +26,9 @@ The recipe end to end (docs/recipe.md has its settings, disks, times and GPUs):
   python -m dfdf_train train --recipe large_crop --data 'shards/*.tar' --out runs/large_crop
   python -m dfdf_train predict --videos test_videos/ --models large_crop=runs/large_crop/last.pt ...
   python -m dfdf_train evaluate --pred submission.csv --metadata test_videos/metadata.json
+FaceForensics++, Celeb-DF or a CSV of your own instead of DFDC (docs/datasets.md):
+  python -m dfdf_train preprocess --input FaceForensics/ --compression c23 --split train --out shards/
+  python -m dfdf_train evaluate --pred ff.csv --metadata FaceForensics/     # AUC per method
 Try it all on a small set built from real video, on a CPU, in minutes:
   python -m dfdf_train demo
 """
@@ -34,8 +37,9 @@ Try it all on a small set built from real video, on a CPU, in minutes:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dfdf_train",
-        description="The 3rd-place DFDC recipe on dfaug: preprocess DFDC videos into aligned "
-                    "pair shards, train the three EfficientNet-B7 models, predict and evaluate.",
+        description="The 3rd-place DFDC recipe on dfaug: preprocess labelled videos (DFDC, "
+                    "FaceForensics++, Celeb-DF, CSV) into aligned pair shards, train the three "
+                    "EfficientNet-B7 models, predict and evaluate.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

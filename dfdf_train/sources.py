@@ -23,8 +23,8 @@ Layouts:
   to the CSV's folder; label REAL/FAKE, real/fake or 0/1 with 1 = fake; original
   empty for a video with no aligned original); any other column is kept as metadata.
 
-To add a source: a function from a path to a list of :class:`Video`, registered in
-:data:`LAYOUTS` (and, if its folders can be told apart, in :func:`detect_layout`).
+To add a source: a function from a path to a list of :class:`Video` (made with
+:func:`video_at`), registered in :data:`LAYOUTS` (docs/datasets.md has an example).
 """
 from __future__ import annotations
 
@@ -70,8 +70,10 @@ def _root_tag(root: str) -> str:
     return os.path.basename(os.path.abspath(root).rstrip(os.sep)) or "root"
 
 
-def _video(root: str, rel: str, label: str, original_rel: Optional[str] = None,
-           split: Optional[str] = None, **meta) -> Video:
+def video_at(root: str, rel: str, label: str, original_rel: Optional[str] = None,
+             split: Optional[str] = None, **meta) -> Video:
+    """The :class:`Video` at ``rel`` below ``root`` (``original_rel``: its aligned
+    original's path below the same root); ``meta`` items that are None are left out."""
     tag = _root_tag(root)
     rel = rel.replace("\\", "/")
     return Video(f"{tag}/{rel}", rel, os.path.join(os.path.abspath(root), rel), label,
@@ -105,7 +107,7 @@ def read_dfdc(folder: str) -> list[Video]:
                              f"{entry.get('label') if isinstance(entry, dict) else entry!r}; "
                              "expected REAL or FAKE")
         original = entry.get("original") if label == "FAKE" else None
-        out.append(_video(folder, name, label, original or None, entry.get("split"),
+        out.append(video_at(folder, name, label, original or None, entry.get("split"),
                           source="dfdc"))
     return out
 
@@ -124,7 +126,7 @@ def read_ffpp(root: str, compression: str = "c23", splits: Optional[str] = None)
     real_dir = f"original_sequences/youtube/{compression}/videos"
     for f in _videos_in(os.path.join(root, real_dir)):
         stem = os.path.splitext(f)[0]
-        out.append(_video(root, f"{real_dir}/{f}", "REAL", None,
+        out.append(video_at(root, f"{real_dir}/{f}", "REAL", None,
                           split_of.get(stem) if split_of else None, source="ffpp",
                           group="youtube", compression=compression))
     manipulated = os.path.join(root, "manipulated_sequences")
@@ -139,7 +141,7 @@ def read_ffpp(root: str, compression: str = "c23", splits: Optional[str] = None)
             if m and split_of:
                 split = split_of.get(f"{m.group(1)}_{m.group(2)}") or split_of.get(
                     f"{m.group(2)}_{m.group(1)}")
-            out.append(_video(root, f"{fake_dir}/{f}", "FAKE", original, split, source="ffpp",
+            out.append(video_at(root, f"{fake_dir}/{f}", "FAKE", original, split, source="ffpp",
                               method=method, compression=compression))
     if not out:
         raise ValueError(f"--input {root}: no FaceForensics++ videos at compression "
@@ -192,7 +194,7 @@ def read_celebdf(root: str) -> list[Video]:
             stem, ext = os.path.splitext(rel.rsplit("/", 1)[-1])
             m = re.fullmatch(r"(id\d+)_id\d+_(\d+)", stem)
             original = f"Celeb-real/{m.group(1)}_{m.group(2)}{ext}" if m else None
-        out.append(_video(root, rel, label, original, "test" if rel in tests else "train",
+        out.append(video_at(root, rel, label, original, "test" if rel in tests else "train",
                           source="celebdf", group=group,
                           method="Celeb-synthesis" if label == "FAKE" else None))
     if not out:
@@ -248,7 +250,7 @@ def read_csv(path: str) -> list[Video]:
                 raise ValueError(f"--input {path} line {line}: {rel} is listed twice")
             seen.add(rel)
             extra = {k: v for k, v in row.items() if k not in CSV_COLUMNS and k and v}
-            out.append(_video(root, rel, label, row.get("original") or None,
+            out.append(video_at(root, rel, label, row.get("original") or None,
                               row.get("split") or None, **{"source": "csv", **extra}))
     if not out:
         raise ValueError(f"--input {path}: no rows")

@@ -162,3 +162,37 @@ def test_ffpp_end_to_end_preprocess_train_predict_evaluate(detector, tmp_path):
     by = {r["key"] for r in result["by"]}
     assert {f"method:{m}" for m in set(made.methods.values()) - {"orphan"}} <= by
     assert {"split:train", "split:test"} <= by
+
+
+def test_ffpp_compression_and_split_files(tmp_path):
+    """Listing only: which quality's videos, and the official split files' pairs."""
+    root = tmp_path / "FF"
+    for rel in ("original_sequences/youtube/c23/videos/000.mp4",
+                "original_sequences/youtube/c23/videos/001.mp4",
+                "original_sequences/youtube/c40/videos/000.mp4",
+                "manipulated_sequences/Deepfakes/c23/videos/000_001.mp4",
+                "manipulated_sequences/Deepfakes/c23/videos/001_000.mp4",
+                "manipulated_sequences/FaceSwap/c40/videos/000_001.mp4"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"")
+    c23 = list_videos([str(root)])
+    assert len(c23) == 4 and {v.split for v in c23} == {None}
+    c40 = {v.filename: v for v in list_videos([str(root)], compression="c40")}
+    assert c40["manipulated_sequences/FaceSwap/c40/videos/000_001.mp4"].original == \
+        "FF/original_sequences/youtube/c40/videos/000.mp4"
+    assert c40["manipulated_sequences/FaceSwap/c40/videos/000_001.mp4"].meta["method"] == "FaceSwap"
+    with pytest.raises(ValueError, match="no FaceForensics.. videos at compression raw"):
+        list_videos([str(root)], compression="raw")
+    with pytest.raises(ValueError, match="--compression must be one of"):
+        list_videos([str(root)], compression="c99")
+    splits = tmp_path / "splits"
+    with pytest.raises(ValueError, match="--splits .*none of train.json"):
+        list_videos([str(root)], splits=str(splits))
+    splits.mkdir()
+    (splits / "train.json").write_text('[["001", "000"]]')  # both directions of the pair
+    (splits / "test.json").write_text("[]")
+    got = {v.filename: v.split for v in list_videos([str(root)], splits=str(splits))}
+    assert set(got.values()) == {"train"}
+    (splits / "val.json").write_text('{"not": "pairs"}')
+    with pytest.raises(ValueError, match="val.json: expected a JSON list"):
+        list_videos([str(root)], splits=str(splits))

@@ -48,3 +48,11 @@ def test_custom_loader_example():
     assert sum(map(int, re.findall(r": (\d+)", per_method))) == 2 * 6 + 4  # members apart
     assert "2. own device stage: x (" in out and "std 1.000" in out
     assert "3. own frame choice: x (16, 3, 224, 192)" in out
+
+
+def test_datasets_example():
+    out = run_example("datasets.py", "--preprocess")
+    assert "1. layout detected: ffpp" in out
+    assert "3. own source: 4 groups of 4 reals, each with [1] fake(s)" in out
+    assert ("4. preprocess: 6 samples (2 single clips): {'pair': 4, 'single fake': 1, "
+            "'single real': 1}; 2 skipped") in out
