@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 import dfaug
-from dfaug.compression import plan_encode, x264_encoder
+from dfaug.compression import open_encoder, plan_encode
 from dfaug.shards import read_shard
 from dfaug.testing import media_path
 
@@ -107,7 +107,7 @@ def make_units(workload: str, tmp: str):
                   for f in pairs[0][0].frames[:40]]
 
         def encode():
-            enc = x264_encoder(params, (300, 300), Fraction(30))
+            enc = open_encoder(params, (300, 300), Fraction(30))
             for i, frame in enumerate(frames):
                 frame.pts = i
                 enc.encode(frame)

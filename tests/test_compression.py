@@ -9,7 +9,7 @@ from scipy import stats
 import dfaug
 from conftest import CountingRange, psnr
 from dfaug import Clip, CompressionParams, CompressionSampler, TUNES, compression, fps_filter, recompress
-from dfaug.compression import DEFAULT_TAIL, DEFAULT_WARMUP, plan_encode, x264_encoder
+from dfaug.compression import DEFAULT_TAIL, DEFAULT_WARMUP, open_encoder, plan_encode
 from dfaug.storage import StoredFrames, encode_frames
 from dfaug.testing import media_path
 
@@ -214,7 +214,7 @@ def to_yuv(clip, plan) -> list:
 
 def encode_all(frames, params, plan, threads=1) -> list:
     """Every packet of ``frames``: each one encoded, the encoder fully flushed."""
-    enc = x264_encoder(params, plan.size, plan.rate, threads)
+    enc = open_encoder(params, plan.size, plan.rate, threads)
     return [p for f in frames for p in enc.encode(f)] + list(enc.encode(None))
 
 
@@ -248,6 +248,7 @@ def test_x264_stops_after_the_last_kept_frame_and_they_stay_bit_identical(
     class Counting:  # counts the packets x264 emits for recompress
         def __init__(self, enc):
             self.enc = enc
+            self.extradata = enc.extradata
 
         def encode(self, frame):
             packets = self.enc.encode(frame)
@@ -259,8 +260,8 @@ def test_x264_stops_after_the_last_kept_frame_and_they_stay_bit_identical(
                 emitted.append(packet)
                 yield packet
 
-    real_encoder = compression.x264_encoder
-    monkeypatch.setattr(compression, "x264_encoder", lambda *a: Counting(real_encoder(*a)))
+    real_encoder = compression.open_encoder
+    monkeypatch.setattr(compression, "open_encoder", lambda *a: Counting(real_encoder(*a)))
     out = recompress([clip50], params, span=span, threads=threads)[0]
     assert np.array_equal(out.frames, expected)
     if span[1] < 49:

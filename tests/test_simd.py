@@ -15,11 +15,11 @@ import av, numpy as np
 from fractions import Fraction
 import dfaug
 from dfaug import simd
-from dfaug.compression import CompressionParams, x264_encoder
+from dfaug.compression import CompressionParams, open_encoder
 from dfaug.testing import media_path
 av.logging.set_level(av.logging.INFO)
 with av.logging.Capture() as logs:
-    enc = x264_encoder(CompressionParams(30, 1.0, 30, "film"), (64, 64), Fraction(30))
+    enc = open_encoder(CompressionParams(30, 1.0, 30, "film"), (64, 64), Fraction(30))
     frame = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
     enc.encode(frame.reformat(format="yuv420p")); list(enc.encode(None))
 clip = dfaug.read_video(media_path("carphone_pristine.mp4")).take(np.arange(40))
