@@ -26,9 +26,12 @@ setup(
                 # timm (installed anyway) is also the oracle the AutoAugment kernels are tested against
                 "webdataset>=0.2",   # checks that pair shards are readable by its tools
                 "scikit-learn>=1.3",  # the oracle evaluate's AUC is tested against
+                "matplotlib>=3.6",    # robustness.png (the tests and the demo draw it)
                 # the default face detector (MTCNN, weights inside the wheel): the
                 # preprocess tests and the demo run it; no torch pin, unlike 2.6
                 "facenet-pytorch==2.5.3"],
+        # the robustness command's plot (it says so when missing; --no-plot skips it)
+        "report": ["matplotlib>=3.6"],
         # benchmark plots and statistics
         "bench": ["matplotlib>=3.6", "scipy>=1.10", "scikit-video>=1.1.11"],
         # NVDEC decoding; the CUDA 12 build also serves V100 (CUDA 13 dropped Volta)

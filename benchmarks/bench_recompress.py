@@ -35,7 +35,10 @@ line gives that start time (``ffmpeg_start_ms``) beside the version: compare rat
 only between runs with the same ffmpeg.
 
     python benchmarks/bench_recompress.py --pairs 40
-Prints one JSON line.
+    python benchmarks/bench_recompress.py --codecs h264,hevc,vp9,av1 --pairs 10
+Prints one JSON line. With ``--codecs`` it compares codecs instead: each one's presets
+re-encoding whole pairs (full size and rate, a usual quality value) beside H.264
+medium in rotating order, and each one's PSNR and bitrate over its quality range.
 """
 from __future__ import annotations
 
@@ -196,12 +199,80 @@ def floor_way(plan, frames, params) -> tuple[float, float, int]:
     if not any(take(enc.encode(f)) for f in frames):
         take(enc.encode_lazy(None))
     t1 = time.perf_counter()
-    dec = av.CodecContext.create("h264", "r")
-    dec.thread_count = 1
+    dec = open_decoder(params, enc)
     decoded = [f for p in packets for f in dec.decode(p)] + list(dec.decode(None))
     t2 = time.perf_counter()
     assert len(decoded) == len(packets)
     return t1 - t0, t2 - t1, len(packets)
+
+
+# The presets timed for each codec: its default (dfaug.compression.CODECS) and the
+# neighbours it was chosen among; "usual" quality values for the timing, the middle of
+# what each codec's guides recommend (docs/compression.md).
+CODEC_PRESETS = {"h264": ("medium",), "hevc": ("medium", "fast", "veryfast"),
+                 "vp9": ("good-2", "good-5", "realtime-5", "realtime-8"),
+                 "av1": ("6", "8", "10", "12")}
+USUAL_CRF = {"h264": 23, "hevc": 28, "vp9": 33, "av1": 35}
+
+
+def encode_stats(clip: dfaug.Clip, params) -> tuple[float, int]:
+    """(mean PSNR in dB of the decoded frames against ``clip``, bytes of the stream)."""
+    plan = plan_encode(clip, params, encode="full")
+    enc = open_encoder(params, plan.size, plan.rate)
+    packets = []
+    for n, i in enumerate(plan.indices):
+        f = av.VideoFrame.from_ndarray(clip.frames[i], format="rgb24")
+        f = f.reformat(*plan.size, "yuv420p", interpolation="BICUBIC")
+        f.pts = n
+        packets += enc.encode(f)
+    packets += enc.encode(None)
+    dec = open_decoder(params, enc)
+    frames = [f.to_ndarray(format="rgb24") for p in packets + [None] for f in dec.decode(p)]
+    err = np.mean([(a.astype(np.float64) - clip.frames[i]) ** 2
+                   for a, i in zip(frames, plan.indices)])
+    return float(10 * np.log10(255 ** 2 / max(err, 1e-12))), sum(p.size for p in packets)
+
+
+def compare_codecs(pairs, codecs: list, n_pairs: int, video: str) -> dict:
+    """Pairs/s per core of each codec's presets (the whole 50-frame clip re-encoded at
+    full size and rate, quality at its usual value) beside H.264 medium, in rotating
+    order on the same pairs; then PSNR and bitrate over each codec's quality range."""
+    unknown = [c for c in codecs if c not in dfaug.CODECS]
+    if unknown:
+        raise SystemExit(f"--codecs: unknown {unknown}; choose from {list(dfaug.CODECS)}")
+    ways = [("h264", "medium")] + [(c, p) for c in codecs for p in CODEC_PRESETS[c]
+                                   if (c, p) != ("h264", "medium")]
+    seconds = dict.fromkeys(ways, 0.0)
+    for j in range(n_pairs):
+        if j % 5 == 0:
+            print(f"codecs: pair {j}/{n_pairs}", file=sys.stderr, flush=True)
+        real, fake = pairs[j % len(pairs)]
+        order = ways[j % len(ways):] + ways[:j % len(ways)]
+        for codec, preset in order:
+            params = dfaug.CompressionParams(30, 1.0, USUAL_CRF[codec], None, preset, codec)
+            t0 = time.perf_counter()
+            dfaug.recompress([real, fake], params, encode="full")
+            seconds[codec, preset] += time.perf_counter() - t0
+    base = seconds["h264", "medium"]
+    timing = {f"{c}:{p}": {"pairs_per_s_per_core": round(n_pairs / t, 2),
+                           "time_vs_h264_medium": round(t / base, 2),
+                           "default": p == dfaug.CODECS[c].default_preset}
+              for (c, p), t in seconds.items()}
+    quality = {}
+    clips = [pair[0] for pair in pairs[:3]]
+    for codec in dict.fromkeys(["h264"] + codecs):
+        lo, hi = dfaug.CODECS[codec].quality
+        rows = []
+        for crf in np.linspace(max(lo, 10), hi, 6).round().astype(int):
+            params = dfaug.CompressionParams(30, 1.0, int(crf), None, codec=codec)
+            stats = [encode_stats(c, params) for c in clips]
+            rows.append({"crf": int(crf), "psnr_db": round(float(np.mean([s[0] for s in stats])), 2),
+                         "kbit_s": round(float(np.mean([s[1] for s in stats])) * 8 / 1000
+                                         * 30 / CLIP_LEN, 1)})
+        quality[codec] = {"preset": dfaug.CODECS[codec].default_preset, "rows": rows}
+    return {"bench": "recompress_codecs", "pairs": n_pairs, "video": video,
+            "clip": f"{CLIP_LEN}x{CROP}x{CROP} at 30 fps", "cores": 1, "timing": timing,
+            "quality": quality, "cpu": cpu_model(), "av": av.__version__}
 
 
 def require_ffmpeg(path: str = "ffmpeg") -> str:
@@ -246,8 +317,10 @@ def main():
     ap.add_argument("--ffmpeg", default="ffmpeg",
                     help="the recipe's way's ffmpeg (default: the one on PATH); a static "
                          "build starts 50x faster than Debian's and is the fairer baseline")
+    ap.add_argument("--codecs", help="instead: compare these codecs (e.g. h264,hevc,vp9,av1): "
+                    "pairs/s per core at their presets beside H.264 medium, and PSNR and "
+                    "bitrate over each one's quality range")
     args = ap.parse_args()
-    ffmpeg = require_ffmpeg(args.ffmpeg)
     core = args.core if args.core is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
 
@@ -255,6 +328,10 @@ def main():
     video = dfaug.read_video(path)
     rng = np.random.default_rng(args.seed)
     pairs = make_pairs(video, 8, rng)
+    if args.codecs:
+        print(json.dumps(compare_codecs(pairs, args.codecs.split(","), args.pairs, args.video)))
+        return
+    ffmpeg = require_ffmpeg(args.ffmpeg)
     sampler = dfaug.CompressionSampler(p_skip=0.0)
     jobs = [(pairs[i % len(pairs)], sampler.sample(rng)) for i in range(args.pairs)]
 

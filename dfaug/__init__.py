@@ -26,7 +26,7 @@ _EXPORTS = {
     "Clip": "clip",
     "TUNES": "compression", "CompressionParams": "compression",
     "CompressionSampler": "compression", "fps_filter": "compression",
-    "CodecChoice": "compression", "CODECS": "compression",
+    "CodecChoice": "compression", "CODECS": "compression", "transcode": "transcode",
     "recompress": "compression",
     "PairDataset": "loader", "PairLoader": "loader", "RowInfo": "loader",
     "fit_to": "pipeline", "SampleInfo": "pipeline", "SampleBatch": "device_stage",

@@ -83,18 +83,21 @@ class Codec:
                 **({"svtav1-params": f"lp={threads}"} if threads else {})}
 
 
+# Default presets: each codec's cost a pair at most 2x x264 medium's (docs/compression.md,
+# benchmarks/bench_recompress.py --codecs): x265's own default, VP9's fastest "good"
+# speed costs 2.0x there, so its slowest real-time one; SVT-AV1's 8 (1.1x; 6: 1.8x).
 # x265 (PyAV's wheels, x265 3.6 / 4.x) corrupts its heap on frames under about 50 pixels
 # a side (its lookahead's half-resolution planes): 44x36, 48x36 and 40x32 crashed the
 # process here, every size from 52 to 72 encoded cleanly; 64 leaves a margin.
 CODECS = {
     "h264": Codec("h264", "libx264", "h264", (0, 51), PRESETS, "medium", TUNES,
                   needed_frames=True),
-    "hevc": Codec("hevc", "libx265", "hevc", (0, 51), PRESETS, "fast",
+    "hevc": Codec("hevc", "libx265", "hevc", (0, 51), PRESETS, "medium",
                   ("grain", "animation", "fastdecode", "zerolatency"), min_side=64),
     "vp9": Codec("vp9", "libvpx-vp9", "vp9", (0, 63),
                  tuple(f"good-{n}" for n in range(6)) + tuple(f"realtime-{n}" for n in range(5, 9)),
-                 "realtime-8"),
-    "av1": Codec("av1", "libsvtav1", "libdav1d", (1, 63), tuple(str(n) for n in range(14)), "10"),
+                 "realtime-5"),
+    "av1": Codec("av1", "libsvtav1", "libdav1d", (1, 63), tuple(str(n) for n in range(14)), "8"),
 }
 
 # Frames encoded before the first and after the last frame a sample uses when only
@@ -386,16 +389,20 @@ def _validate_clips(clips: Sequence[Clip]) -> Sequence[Clip]:
 
 def open_encoder(params: CompressionParams, size, rate: Fraction, threads: int = 1):
     """A PyAV encoder of ``params``' codec with its settings, as ffmpeg's CLI would set it up."""
-    spec = CODECS[params.codec]
-    if spec.encoder == "libsvtav1":
+    enc = av.CodecContext.create(CODECS[params.codec].encoder, "w")
+    configure_encoder(enc, params, size, rate, threads)
+    return enc
+
+
+def configure_encoder(enc, params: CompressionParams, size, rate: Fraction, threads: int = 1):
+    """Give an encoder context (e.g. a muxed output stream's) ``params``' settings."""
+    if CODECS[params.codec].encoder == "libsvtav1":
         # SVT-AV1 prints its configuration at every start unless told otherwise
         os.environ.setdefault("SVT_LOG", "1")
-    enc = av.CodecContext.create(spec.encoder, "w")
     enc.width, enc.height = size
     enc.pix_fmt = "yuv420p"
     enc.time_base, enc.framerate = 1 / rate, rate
-    enc.options = spec.options(params, threads)
-    return enc
+    enc.options = CODECS[params.codec].options(params, threads)
 
 
 def open_decoder(params: CompressionParams, encoder, threads: int = 1):

@@ -17,6 +17,7 @@ COMMANDS = {  # name -> module, in the order of the recipe
     "train": "dfdf_train.train",
     "predict": "dfdf_train.predict",
     "evaluate": "dfdf_train.evaluate",
+    "robustness": "dfdf_train.robustness",
     "demo": "dfdf_train.demo",
 }
 

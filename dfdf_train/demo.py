@@ -13,6 +13,9 @@
    trains from random weights reliably where the recipe's SGD does not).
 4. `predict` on the held-out videos, and `evaluate`: their log-loss beside the 0.693
    of a constant 0.5.
+5. `robustness`: the held-out videos re-encoded with H.264, H.265, VP9 and AV1 at a
+   usual and a low quality (and H.264 at half size), scored again: a table per cell
+   and a plot in OUT/robustness/ (--quick: H.264 CRF 23 and 40 only).
 Takes about 4 minutes on 2 idle CPU cores (--quick: about 1, with fewer videos and
 iterations: a smoke test of every step, whose log-loss says little). The models train
 from random weights, so the log-loss depends on the seed: 0.07-0.53 over seeds 0-2 on
@@ -56,9 +59,10 @@ class DemoConfig:
     weight_decay: float = 0.01
     seed: int = 0
     threads: Optional[int] = None
+    grid: Optional[tuple] = None  # robustness cells (None: the command's default grid)
 
 
-QUICK = DemoConfig(train_reals=3, test_reals=2, iters=30)
+QUICK = DemoConfig(train_reals=3, test_reals=2, iters=30, grid=("h264:23,40",))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,7 +105,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     t0 = time.perf_counter()
     times = {}
 
-    log.info(f"demo: 1/4 building a DFDC-layout set from carphone ({cfg.train_reals} real + "
+    log.info(f"demo: 1/5 building a DFDC-layout set from carphone ({cfg.train_reals} real + "
              f"{cfg.train_reals} synthetic fake videos to train on, {cfg.test_reals} + "
              f"{cfg.test_reals} held out)")
     easy = {"fakes_per_real": 1, "methods": synth.EASY_METHODS, "frames": cfg.frames}
@@ -112,7 +116,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
                                       **easy)
     times["data_s"] = time.perf_counter() - t0
 
-    log.info("demo: 2/4 preprocess: faces, tracks, aligned pairs -> pair shards")
+    log.info("demo: 2/5 preprocess: faces, tracks, aligned pairs -> pair shards")
     t = time.perf_counter()
     shards_dir = os.path.join(out, "shards")
     summary = preprocess(train_set.folders, shards_dir,
@@ -122,7 +126,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
         raise RuntimeError(f"preprocess wrote no pairs; see {shards_dir}/skipped.jsonl")
     times["preprocess_s"] = time.perf_counter() - t
 
-    log.info(f"demo: 3/4 train: three small models, {cfg.iters} iterations each")
+    log.info(f"demo: 3/5 train: three small models, {cfg.iters} iterations each")
     t = time.perf_counter()
     checkpoints = {}
     for recipe in ("large_crop", "re", "sequence"):
@@ -136,7 +140,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
         checkpoints[recipe] = os.path.join(run_dir, "last.pt")
     times["train_s"] = time.perf_counter() - t
 
-    log.info("demo: 4/4 predict the held-out videos and evaluate")
+    log.info("demo: 4/5 predict the held-out videos and evaluate")
     t = time.perf_counter()
     submission = os.path.join(out, "submission.csv")
     test_dir = test_set.folders[0]
@@ -145,9 +149,21 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     result = evaluate(submission, [test_dir], details=details_path_for(submission))
     times["predict_s"] = time.perf_counter() - t
     print(format_table(result))
+    log.info("demo: 5/5 robustness: the held-out videos re-encoded over a grid of codecs")
+    t = time.perf_counter()
+    from .robustness import DEFAULT_GRID, parse_grid, robustness
+    grid = parse_grid(cfg.grid or DEFAULT_GRID)
+    table = robustness(list_videos([test_dir]), load_models(checkpoints, "cpu"),
+                       os.path.join(out, "robustness"), grid, labels=[test_dir],
+                       threads=cfg.threads)
+    times["robustness_s"] = time.perf_counter() - t
+    print(table["markdown"])
     rows = {r["key"]: r["log_loss"] for r in result["rows"]}
     figures = {"log_loss": round(rows["submission"], 4), "constant_0.5": 0.6931,
-               "per_model": {k: round(v, 4) for k, v in rows.items() if k != "submission"}, "videos": len(test_set.videos), "train_pairs": summary.pairs,
+               "per_model": {k: round(v, 4) for k, v in rows.items() if k != "submission"},
+               "robustness_auc": {r["cell"]: r["auc"] and round(r["auc"], 4)
+                                  for r in table["rows"]},
+               "videos": len(test_set.videos), "train_pairs": summary.pairs,
                "shards": len(glob.glob(os.path.join(shards_dir, "*.tar"))),
                **{k: round(v, 1) for k, v in times.items()},
                "total_s": round(time.perf_counter() - t0, 1)}

@@ -129,7 +129,7 @@ def test_a_codec_mix_draws_each_codec_by_weight_with_its_own_ranges():
     counts = [sum(d.codec == c for d in draws) for c in ("h264", "vp9", "av1")]
     assert stats.chisquare(counts, [2000, 1000, 1000]).pvalue > 1e-3
     for codec, (lo, hi), preset, tunes in (("h264", (20, 30), "medium", {"film"}),
-                                           ("vp9", (30, 40), "realtime-8", {None}),
+                                           ("vp9", (30, 40), "realtime-5", {None}),
                                            ("av1", (35, 45), "8", {None})):
         mine = [d for d in draws if d.codec == codec]
         assert {d.crf for d in mine} == set(range(lo, hi))

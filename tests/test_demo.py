@@ -21,6 +21,10 @@ def test_quick_demo_runs_every_step(tmp_path):
     for recipe in ("large_crop", "re", "sequence"):
         assert os.path.isfile(out / "runs" / recipe / "last.pt")
     assert "constant 0.5" in done.stdout
+    # it ends with a small robustness table, plot included
+    assert list(figures["robustness_auc"]) == ["original", "h264:23:1", "h264:40:1"]
+    assert "| h264:40:1 | h264 | 40 |" in done.stdout
+    assert os.path.getsize(out / "robustness" / "robustness.png") > 10000
     # progress was shown throughout
-    for step in ("1/4", "2/4", "3/4", "4/4", "train sequence:", "predict:"):
+    for step in ("1/5", "2/5", "3/5", "4/5", "5/5", "train sequence:", "predict:", "robustness:"):
         assert step in done.stderr
