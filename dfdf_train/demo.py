@@ -16,7 +16,7 @@
 5. `robustness`: the held-out videos re-encoded with H.264, H.265, VP9 and AV1 at a
    usual and a low quality (and H.264 at half size), scored again: a table per cell
    and a plot in OUT/robustness/ (--quick: H.264 CRF 23 and 40 only).
-Takes about 4 minutes on 2 idle CPU cores (--quick: about 1, with fewer videos and
+Takes about 4.5 minutes on 2 idle CPU cores (--quick: about 1, with fewer videos and
 iterations: a smoke test of every step, whose log-loss says little). The models train
 from random weights, so the log-loss depends on the seed: 0.07-0.53 over seeds 0-2 on
 a 2-vCPU Xeon, the same with 1 and 2 threads (docs/benchmarks.md, "Demo"); it is

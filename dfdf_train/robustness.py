@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -226,12 +227,14 @@ COLUMNS = ("cell", "codec", "quality", "scale", "videos", "fake", "log_loss", "a
            "kbit_s", "scored_0.5")
 
 
-def _fmt(v) -> str:
+def _fmt(column: str, v) -> str:
     if v is None:
         return "n/a"
-    if isinstance(v, float):
-        return f"{v:g}" if v.is_integer() else f"{v:.4f}"
-    return str(v)
+    if column in ("log_loss", "auc", "accuracy"):
+        return f"{v:.4f}"
+    if column == "kbit_s":
+        return f"{v:.1f}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _csv(rows: list) -> str:
@@ -241,7 +244,7 @@ def _csv(rows: list) -> str:
 
 def _markdown(rows: list) -> str:
     head = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS) + "\n"
-    return head + "".join("| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |\n"
+    return head + "".join("| " + " | ".join(_fmt(c, r[c]) for c in COLUMNS) + " |\n"
                           for r in rows).rstrip("\n")
 
 
@@ -252,18 +255,23 @@ def plot_rows(rows: list, path: str) -> None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
     except ImportError:
         raise ValueError("robustness.png needs matplotlib: pip install matplotlib, or "
                          "pass --no-plot") from None
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     original = next(r for r in rows if r["codec"] == "original")
     lines: dict = {}
     for r in rows:
         if r["codec"] != "original" and r["kbit_s"]:
             lines.setdefault((r["codec"], r["scale"]), []).append(r)
-    for ax, metric, label in ((axes[0], "auc", "AUC (higher is better)"),
-                              (axes[1], "log_loss", "log-loss (lower is better)")):
-        for (codec, scale), rs in sorted(lines.items()):
+    from dfaug import CODECS
+    order = sorted(lines, key=lambda k: (list(CODECS).index(k[0]), -k[1]))
+    for ax, metric, label, chance in ((axes[0], "auc", "AUC (higher is better)", 0.5),
+                                      (axes[1], "log_loss", "log-loss (lower is better)",
+                                       math.log(2))):
+        for codec, scale in order:
+            rs = lines[codec, scale]
             rs = sorted(rs, key=lambda r: r["kbit_s"])
             xs = [r["kbit_s"] for r in rs if r[metric] is not None]
             ys = [r[metric] for r in rs if r[metric] is not None]
@@ -275,7 +283,14 @@ def plot_rows(rows: list, path: str) -> None:
         if original[metric] is not None:
             ax.axhline(original[metric], color="black", linestyle="--", linewidth=1,
                        label="untouched")
+        ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label="constant 0.5")
         ax.set_xscale("log")
+        rates = [r["kbit_s"] for rs in lines.values() for r in rs]
+        if rates:
+            ax.set_xticks([v for v in (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
+                                       20000) if min(rates) / 2 <= v <= max(rates) * 2])
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("bitrate of the re-encoded videos, kbit/s (labels: quality value)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
