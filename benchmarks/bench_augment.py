@@ -13,7 +13,7 @@ preset's settings. CPU figures are per core: the process is pinned to one core a
 torch uses one thread. With a GPU, ``ours`` is also timed on CUDA (uint8 batch
 already on the GPU, synchronised), in pairs/s.
 
-    python benchmarks/bench_augment.py --preset re --frames 1 --batch 32
+    python benchmarks/bench_augment.py --preset tight_erase --frames 1 --batch 32
 Prints one JSON line.
 """
 from __future__ import annotations
@@ -109,7 +109,7 @@ def timed(fn, repeats=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", default="re", choices=sorted(PRESETS))
+    ap.add_argument("--preset", default="tight_erase", choices=sorted(PRESETS))
     ap.add_argument("--frames", type=int, default=1, help="T: 1 for frame models, 7 for the sequence")
     ap.add_argument("--batch", type=int, default=32, help="pairs per batch")
     ap.add_argument("--repeats", type=int, default=5)

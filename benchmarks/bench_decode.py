@@ -241,7 +241,7 @@ def main():
                 # "auto" serves one caller, which gets every core: compare that figure
                 single[backend] = results[backend]["all_cores_threads_auto"]["frames_per_s"]
                 continue
-            reason = dfaug.video._BACKENDS[backend].why_unavailable()
+            reason = dfaug.backends._BACKENDS[backend].call("why_unavailable")
             if reason:
                 results[backend] = {"unavailable": reason}
                 continue
@@ -250,7 +250,7 @@ def main():
 
     row = {"bench": "decode", "video": video, "repeats": args.repeats, "results": results,
            "priorities": suggested_priorities(single) if len(single) > 1 else None,
-           "priorities_now": {b: dfaug.video._BACKENDS[b].priority for b in results},
+           "priorities_now": {b: dfaug.backends._BACKENDS[b].priority for b in results},
            "machine": machine()}
     print(json.dumps(row))
 

@@ -242,7 +242,7 @@ def main():
         for mode in args.modes.split(","):
             images_per_pair = 8 if mode == "frame" else 1
             for augment in STAGE_CHOICES[args.device_stage]:
-                aug = dfaug.PairAugment("re" if mode == "frame" else "sequence") if augment else None
+                aug = dfaug.PairAugment("tight_erase" if mode == "frame" else "tight") if augment else None
 
                 def ours(profile_to=None):
                     ds = MeasuredPairDataset(shards * args.passes, mode=mode, batch_size=4,

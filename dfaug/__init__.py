@@ -35,8 +35,8 @@ _EXPORTS = {
     "BadSample": "shards", "PairRecord": "shards", "PairShardWriter": "shards",
     "ShardMember": "shards", "read_shard": "shards",
     "LazyFrames": "video", "StoredFrames": "storage",
-    "Backend": "video", "VideoDecodeError": "video", "available_backends": "video",
-    "read_video": "video", "register_backend": "video",
+    "Backend": "backends", "VideoDecodeError": "backends", "available_backends": "backends",
+    "read_video": "video", "register_backend": "backends",
     "available_cores": "threads",
 }
 _SUBMODULES = {"augment", "autoaugment", "clip", "compression", "loader", "mixup", "nvdec",

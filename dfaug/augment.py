@@ -87,12 +87,12 @@ class AugmentConfig:
 
 
 PRESETS = {
-    # model 1: the whole 1.5x box visible; no erasing
-    "large_crop": AugmentConfig(smallest_max_size=192, pad_to=(224, 192)),
-    # model 2: tighter crop and random erasing
-    "re": AugmentConfig(smallest_max_size=224, p_erase=0.2),
-    # model 3: 7-frame sequences, the tighter crop
-    "sequence": AugmentConfig(smallest_max_size=224),
+    # the whole face box visible: shorter side to 192, padded to 224x192; no erasing
+    "whole_face": AugmentConfig(smallest_max_size=192, pad_to=(224, 192)),
+    # a tighter crop (shorter side to 224, cropped to 224x192) and random erasing
+    "tight_erase": AugmentConfig(smallest_max_size=224, p_erase=0.2),
+    # the tighter crop alone
+    "tight": AugmentConfig(smallest_max_size=224),
 }
 
 
@@ -112,13 +112,13 @@ class PairParams:
 class PairAugment:
     """Augment batches of aligned pairs identically per pair (see module docstring).
 
-    ``config``: a preset name (``"large_crop"``, ``"re"``, ``"sequence"``) or an
+    ``config``: a preset name (``"whole_face"``, ``"tight_erase"``, ``"tight"``) or an
     :class:`AugmentConfig`; keyword arguments override its fields.
     Call: ``aug(x, generator)`` with x (B, 2, T, C, H, W), uint8 (0..255) or float
     (0..1), on any device. Returns float32 (B, 2, T, C, crop_h, crop_w), normalised.
     """
 
-    def __init__(self, config: Union[str, AugmentConfig] = "re", **overrides):
+    def __init__(self, config: Union[str, AugmentConfig] = "tight_erase", **overrides):
         if isinstance(config, str):
             if config not in PRESETS:
                 raise ValueError(f"config must be one of {sorted(PRESETS)} or an AugmentConfig, "

@@ -70,7 +70,7 @@ class Augment:
     preset's deterministic centre view instead of random augmentation (validation).
     """
 
-    def __init__(self, augment: Union[PairAugment, str] = "re", mode: str = "frame", *,
+    def __init__(self, augment: Union[PairAugment, str] = "tight_erase", mode: str = "frame", *,
                  mixup: bool = True, center: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

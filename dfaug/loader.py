@@ -259,7 +259,7 @@ class PairLoader:
     the pairs, single clips and skips.
     """
 
-    def __init__(self, shards, *, augment: Union[PairAugment, str] = "re", mode: str = "frame",
+    def __init__(self, shards, *, augment: Union[PairAugment, str] = "tight_erase", mode: str = "frame",
                  batch_size: int = 8, num_workers: int = 0, device: Optional[str] = None,
                  seed: int = 0, prefetch_factor: int = PREFETCH_FACTOR, mixup: bool = True,
                  device_stage=None, with_info: bool = False, **dataset_args):
@@ -268,7 +268,7 @@ class PairLoader:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         _check_flag("mixup", mixup)
         self.with_info = _check_flag("with_info", with_info)
-        if device_stage is not None and (augment != "re" or not mixup):
+        if device_stage is not None and (augment != "tight_erase" or not mixup):
             raise ValueError("pass augment and mixup (the default device stage's) or "
                              "device_stage, not both")
         self.stage = Augment(augment, mode, mixup=mixup) if device_stage is None \

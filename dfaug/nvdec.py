@@ -1,6 +1,6 @@
 """NVDEC backends of :func:`dfaug.read_video`: H.264 decoded on the GPU, frames left there.
 
-Two backends, each registered in :mod:`dfaug.video`'s registry and usable only where
+Two backends, declared in :mod:`dfaug.backends` and usable only where
 a CUDA GPU and its package exist (``available()`` is cheap and never raises, so
 ``import dfaug`` and ``backend="auto"`` behave the same on a CPU-only machine):
 
@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from .clip import Clip
-from .video import (SWSCALE_THREADS, Backend, VideoDecodeError, VideoSource, _open_source,
-                    check_decoded, decode_error, frame_step, register_backend)
+from .backends import (SWSCALE_THREADS, VideoDecodeError, VideoSource, check_decoded,
+                       decode_error, frame_step, open_source, open_video)
 
 # --------------------------------------------------------------------------------------
 # Colour conversion (device-agnostic torch, so it is tested on the CPU too)
@@ -167,6 +167,14 @@ def pyav_cuda_missing() -> str | None:
     return _pyav_cuda_missing() or _cuda_missing()
 
 
+def dali_available() -> bool:
+    return dali_missing() is None
+
+
+def pyav_cuda_available() -> bool:
+    return pyav_cuda_missing() is None
+
+
 # --------------------------------------------------------------------------------------
 # Shared helpers
 
@@ -183,7 +191,7 @@ def cuda_device(device=None) -> torch.device:
 
 def read_bytes(src: VideoSource) -> tuple[bytes, str]:
     """The whole file as bytes (DALI decodes from memory) and a name for messages."""
-    handle, name = _open_source(src)
+    handle, name = open_source(src)
     if isinstance(handle, str):
         with open(handle, "rb") as f:
             return f.read(), name
@@ -199,12 +207,9 @@ def container_pts(src: VideoSource) -> np.ndarray:
     backend. Raises :class:`VideoDecodeError` like ``read_video`` for non-videos and
     truncated files (fewer packets than the declared frame count).
     """
-    handle, name = _open_source(src)
+    handle, name = open_source(src)
     try:
-        with av.open(handle) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{name}: no video stream")
-            stream = container.streams.video[0]
+        with open_video(handle, name) as (container, stream):
             declared = stream.frames
             step = frame_step(stream)
             pts = [p.pts for p in container.demux(stream)
@@ -299,7 +304,7 @@ def _hw_frame_to_rgb(frame, out: torch.Tensor) -> bool:
     return True
 
 
-def _read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> Clip:
+def read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> Clip:
     """Decode on NVDEC via PyAV's CUDA hwaccel; frames stay on ``device``.
 
     ``fallback``: let FFmpeg decode on the CPU a stream NVDEC cannot take (with a
@@ -312,16 +317,13 @@ def _read_pyav_cuda(src: VideoSource, *, device=None, fallback: bool = True) -> 
     error = _cuda_hwdevice_error(dev.index)
     if error:
         raise RuntimeError(f"pyav-cuda: {error}")
-    handle, name = _open_source(src)
+    handle, name = open_source(src)
     caller_stream, legacy = torch.cuda.current_stream(dev), torch.cuda.default_stream(dev)
     pts, on_gpu, out, extra, declared = [], 0, None, [], 0
     try:
         with _torch_context(dev), \
-                av.open(handle, hwaccel=_hwaccel(dev, fallback)) as container, \
+                open_video(handle, name, hwaccel=_hwaccel(dev, fallback)) as (container, stream), \
                 torch.cuda.stream(legacy):
-            if not container.streams.video:
-                raise VideoDecodeError(f"{name}: no video stream")
-            stream = container.streams.video[0]
             declared = stream.frames
             step = frame_step(stream)
             for frame in container.decode(stream):
@@ -447,7 +449,7 @@ def dali_decode(datas: list[bytes], device=None) -> list[torch.Tensor]:
     return results
 
 
-def _read_dali(src: VideoSource, *, device=None) -> Clip:
+def read_dali(src: VideoSource, *, device=None) -> Clip:
     """Decode with DALI on NVDEC; timestamps from the container, counts checked against it."""
     data, name = read_bytes(src)
     pts = container_pts(data)
@@ -461,17 +463,3 @@ def _read_dali(src: VideoSource, *, device=None) -> Clip:
         raise VideoDecodeError(
             f"{name}: DALI decoded {frames.shape[0]} frames, the container has {len(pts)}")
     return Clip(frames, pts)
-
-
-# Priorities follow speed (the highest available wins "auto"). These are NOT measured
-# yet: no GPU was at hand when they were set. Re-measure on the GPU with
-# benchmarks/bench_decode.py, which prints the priorities to set here.
-DALI_PRIORITY = 20
-PYAV_CUDA_PRIORITY = 10
-
-register_backend(Backend("dali", _read_dali, available=lambda: dali_missing() is None,
-                         priority=DALI_PRIORITY, device="cuda", why_unavailable=dali_missing))
-register_backend(Backend("pyav-cuda", _read_pyav_cuda,
-                         available=lambda: pyav_cuda_missing() is None,
-                         priority=PYAV_CUDA_PRIORITY, device="cuda",
-                         why_unavailable=pyav_cuda_missing))

@@ -30,7 +30,7 @@ from .compression import CompressionParams, CompressionSampler, recompress
 from .sampling import nearest, nearest_indices
 from .shards import BadSample, PairRecord, read_shard
 from .times import allows_repeats, checked_times
-from .video import VideoDecodeError
+from .backends import VideoDecodeError
 
 log = logging.getLogger("dfaug.loader")
 

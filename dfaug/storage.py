@@ -24,7 +24,8 @@ import numba
 import numpy as np
 import zstandard
 
-from .video import SWSCALE_THREADS, LazyFrames, VideoDecodeError
+from .backends import SWSCALE_THREADS, VideoDecodeError
+from .video import LazyFrames
 
 from .formats import FORMATS, LOSSLESS  # noqa: F401  (part of this module's API)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .compression import (CODECS, YUV_INTERPOLATION, CompressionParams, configure_encoder,
                           fps_filter)
-from .video import VideoDecodeError, VideoSource, _open_source, frame_step
+from .backends import VideoDecodeError, VideoSource, frame_step, open_source, open_video
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,9 @@ class Transcoded:
 def _frames(src: VideoSource, threads: int):
     """(frame, time in seconds) of every frame of ``src``'s first video stream, decoded
     one at a time; the stream's frame step."""
-    handle, name = _open_source(src)
+    handle, name = open_source(src)
     try:
-        with av.open(handle) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{name}: no video stream")
-            stream = container.streams.video[0]
+        with open_video(handle, name) as (container, stream):
             stream.codec_context.thread_count = threads
             step = frame_step(stream)
             n = 0

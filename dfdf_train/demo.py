@@ -98,6 +98,7 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
     from .evaluate import details_path_for, evaluate, format_table
     from .predict import PredictConfig, list_videos, load_models, predict
     from .preprocess import PreprocessConfig, preprocess
+    from .recipes import RECIPES
     from .train import TrainConfig, train
 
     if os.path.exists(os.path.join(out, "runs")):
@@ -126,10 +127,10 @@ def demo(out: str, cfg: DemoConfig = DemoConfig()) -> dict:
         raise RuntimeError(f"preprocess wrote no pairs; see {shards_dir}/skipped.jsonl")
     times["preprocess_s"] = time.perf_counter() - t
 
-    log.info(f"demo: 3/5 train: three small models, {cfg.iters} iterations each")
+    log.info(f"demo: 3/5 train: {len(RECIPES)} small models, {cfg.iters} iterations each")
     t = time.perf_counter()
     checkpoints = {}
-    for recipe in ("large_crop", "re", "sequence"):
+    for recipe in RECIPES:
         run_dir = os.path.join(out, "runs", recipe)
         train(TrainConfig(recipe=recipe, data=[os.path.join(shards_dir, "*.tar")], out=run_dir,
                           model_size="b0", image_size=cfg.image_size, batch_size=cfg.batch_size,

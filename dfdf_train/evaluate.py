@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .inference import _as_probs, aggregate, log_loss, mean_aggregate
+from .recipes import RECIPES
 from .sources import FFPP_COMPRESSIONS, LAYOUTS
 
 HELP = ("AUC, log-loss and accuracy of a submission against labels of any layout, "
@@ -47,7 +48,6 @@ HELP = ("AUC, log-loss and accuracy of a submission against labels of any layout
 
 LABELS = {"FAKE": 1, "REAL": 0}
 DETAILS_SUFFIX = ".details.jsonl"
-MODEL_ORDER = ("large_crop", "re", "sequence")  # dfdf_train.models.NAMES; others sorted after
 
 
 # ---------------------------------------------------------------- the details file format
@@ -287,8 +287,9 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict:
 
 
 def _model_names(details: Mapping[str, Mapping[str, list]]) -> List[str]:
+    """The models of a details file: the recipe's first, in the registry's order."""
     found = {m for probs in details.values() for m in probs}
-    return [m for m in MODEL_ORDER if m in found] + sorted(found - set(MODEL_ORDER))
+    return [m for m in RECIPES if m in found] + sorted(found - set(RECIPES))
 
 
 def _fill_missing(names: List[str], have: Mapping, missing: Optional[float], what: str) -> int:

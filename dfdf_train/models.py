@@ -20,8 +20,9 @@ import torch
 from timm.models._efficientnet_blocks import InvertedResidual
 from torch import nn
 
+from . import recipes
+
 BACKBONES = {"b7": "tf_efficientnet_b7", "b0": "tf_efficientnet_b0"}
-NAMES = ("large_crop", "re", "sequence")
 HUB_TAG = "ns_jft_in1k"  # Noisy Student weights, as the recipe used
 
 
@@ -92,15 +93,17 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_model(name: str, pretrained: Optional[str] = None, *, size: str = "b7") -> nn.Module:
-    """One of the recipe's models: ``name`` in NAMES, ``size`` "b7" (the recipe) or "b0".
+def build_model(name: str, pretrained: Optional[str] = None, *, size: str = "b7",
+                network: Optional[str] = None) -> nn.Module:
+    """One of the recipe's models: ``name`` an entry of :data:`dfdf_train.recipes.RECIPES`
+    (its ``network`` says which; ``network`` given instead, e.g. from a checkpoint's own
+    entry, wins), ``size`` "b7" (the recipe) or "b0".
 
     ``pretrained``: None (random init), a local file (a timm/PyTorch state dict, .pth/.pt,
     or .safetensors of tf_efficientnet_b7.ns_jft_in1k; the classifier is replaced), or
     ``"hub"`` to download the Noisy Student weights through timm (the only download).
     """
-    if name not in NAMES:
-        raise ValueError(f"name must be one of {NAMES}, got {name!r}")
+    network = network or recipes.get(name, "name").network
     if size not in BACKBONES:
         raise ValueError(f"size must be one of {sorted(BACKBONES)}, got {size!r}")
     arch = BACKBONES[size]
@@ -118,7 +121,7 @@ def build_model(name: str, pretrained: Optional[str] = None, *, size: str = "b7"
     head = backbone.get_classifier()
     nn.init.normal_(head.weight, std=0.1)
     nn.init.zeros_(head.bias)
-    return SequenceModel(backbone) if name == "sequence" else FrameModel(backbone)
+    return SequenceModel(backbone) if network == "sequence" else FrameModel(backbone)
 
 
 def load_backbone_weights(backbone: nn.Module, path: str) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .files import write_text_atomic
+from .recipes import RECIPES
 
 HELP = "score videos (P(FAKE) per video) with trained models; writes submission.csv"
 log = logging.getLogger("dfdf_train.predict")
@@ -62,8 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "each face track's")
     p.add_argument("--compression", default="c23", help="FaceForensics++ root: which "
                    "quality's videos (default c23)")
-    p.add_argument("--models", nargs="+", required=True, metavar="NAME=CHECKPOINT",
-                   help="any of large_crop=, re=, sequence= with a `train` checkpoint (last.pt)")
+    p.add_argument("--models", nargs="+", required=True, metavar="[NAME=]CHECKPOINT",
+                   help="`train` checkpoints (last.pt), each named by the recipe it holds or "
+                        "as NAME=CHECKPOINT (NAME one of " + ", ".join(RECIPES) + ")")
     p.add_argument("--out", default="submission.csv", help="the submission CSV (default %(default)s)")
     p.add_argument("--detector", default="mtcnn", help="face detector (default %(default)s)")
     p.add_argument("--detector-weights", metavar="PATH", help="weights file of a plugged-in detector")
@@ -112,17 +114,51 @@ def describe_video(name: str, score: float, tracks) -> str:
 
 
 def parse_models(items: list) -> dict:
-    from .train import RECIPES
+    """Recipe name -> checkpoint of ``--models`` items: ``NAME=CHECKPOINT``, or a
+    checkpoint alone, whose own recipe entry names it."""
+    from .recipes import RECIPES
     out = {}
     for item in items:
         name, sep, path = item.partition("=")
-        if not sep or name not in RECIPES or not path:
+        if not sep and os.path.isfile(item):
+            name, path = checkpoint_recipe(item).name, item
+        elif not sep or name not in RECIPES or not path:
             raise ValueError(f"--models takes NAME=CHECKPOINT with NAME in {sorted(RECIPES)}, "
-                             f"got {item!r}")
+                             f"or a checkpoint file; got {item!r}")
         if name in out:
             raise ValueError(f"--models names {name} twice")
         out[name] = path
     return out
+
+
+def _read_checkpoint(path: str, what: str) -> dict:
+    import torch
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}: checkpoint {path!r} not found")
+    # mmap: the optimiser's state, as large as the model, is never read
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except (RuntimeError, OSError, EOFError, ValueError) as e:  # not a torch file at all
+        raise ValueError(f"{what}: {path} is not a checkpoint of `dfdf_train train` "
+                         f"(torch.load: {str(e).splitlines()[0]})") from None
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise ValueError(f"{what}: {path} is not a checkpoint of `dfdf_train train`")
+    return state
+
+
+def checkpoint_recipe(path: str, state: Optional[dict] = None):
+    """The recipe entry a checkpoint was trained with: saved in it, or, for a checkpoint
+    of an older dfdf_train that saved only its settings, this registry's entry of its name."""
+    from .recipes import RECIPES, Recipe
+    state = state if state is not None else _read_checkpoint(path, "--models")
+    if "recipe" in state:
+        return Recipe.from_dict(state["recipe"])
+    name = state["config"].get("recipe")
+    if name not in RECIPES:
+        raise ValueError(f"--models: {path} holds no recipe entry (an older checkpoint) and "
+                         f"its recipe {name!r} is not one of {sorted(RECIPES)}: use the "
+                         "dfdf_train version that trained it, or train it again")
+    return RECIPES[name]
 
 
 def list_videos(paths: list, *, compression: str = "c23") -> list:
@@ -163,31 +199,25 @@ class LoadedModel:
     model: object
     augment: object         # the run's PairAugment: its centre view is the model's input
     loader_size: tuple      # what the run's loader brought clips to
+    recipe: object = None   # its dfdf_train.recipes.Recipe entry
 
 
 def load_models(paths: dict, device: str) -> dict:
-    """``train`` checkpoints -> models in eval mode on ``device``, with their input setup."""
-    import torch
+    """``train`` checkpoints -> models in eval mode on ``device``, with their input setup,
+    all from the checkpoint itself (its recipe entry and settings)."""
     from .models import build_model
-    from .train import TrainConfig
     out = {}
     for name, path in paths.items():
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"--models {name}: checkpoint {path!r} not found")
-        # mmap: the optimiser's state, as large as the model, is never read
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except (RuntimeError, OSError, EOFError, ValueError) as e:  # not a torch file at all
-            raise ValueError(f"--models {name}: {path} is not a checkpoint of `dfdf_train "
-                             f"train` (torch.load: {str(e).splitlines()[0]})") from None
-        if not isinstance(state, dict) or "config" not in state or "model" not in state:
-            raise ValueError(f"--models {name}: {path} is not a checkpoint of `dfdf_train train`")
-        cfg = TrainConfig(**state["config"])
-        if cfg.recipe != name:
-            raise ValueError(f"--models {name}: {path} holds a {cfg.recipe!r} model")
-        model = build_model(name, size=cfg.model_size)
+        state = _read_checkpoint(path, f"--models {name}")
+        recipe = checkpoint_recipe(path, state)
+        if recipe.name != name:
+            raise ValueError(f"--models {name}: {path} holds a {recipe.name!r} model")
+        cfg = state["config"]
+        image_size = tuple(cfg.get("image_size") or recipe.image_size)
+        model = build_model(name, size=cfg.get("model_size", "b7"), network=recipe.network)
         model.load_state_dict(state["model"])
-        out[name] = LoadedModel(name, model.to(device).eval(), cfg.augment(), cfg.loader_size())
+        out[name] = LoadedModel(name, model.to(device).eval(), recipe.augment_for(image_size),
+                                recipe.loader_size(image_size, cfg.get("input_size")), recipe)
     return out
 
 
@@ -263,18 +293,21 @@ def video_probs(path: str, models: dict, detector, cfg: PredictConfig, device: s
     detections = detector.detect(clip.frames[kept[detected]])
     found = track_iou(detections, detected, TrackerParams(t_min=cfg.t_min))
     probs: dict = {name: [] for name in models}
-    frame_models = [m for m in ("large_crop", "re") if m in models]
+    order = sorted(models, key=lambda m: list(RECIPES).index(m) if m in RECIPES else len(RECIPES))
+    window_models = [m for m in order if models[m].recipe.prediction == "windows"]
+    frame_models = [m for m in order if models[m].recipe.prediction == "frames"]
     for number, track in enumerate(found):
         before = {m: len(v) for m, v in probs.items()}
         numbers, boxes = interpolate_boxes(track)
-        if "sequence" in models:
+        if window_models:
             windows = [(i, i + cfg.window) for i in range(0, len(numbers) - cfg.window + 1,
                                                           cfg.window_step)]
             crops = []
             for k, (a, b) in enumerate(windows):
                 x1, y1, x2, y2 = scale_box(boxes[(a + b - 1) // 2], cfg.box_scale, w, h)
                 crops.append((clip.frames[kept[numbers[a:b]], y1:y2, x1:x2], k % 2 == 1))
-            probs["sequence"] += run_model(models["sequence"], crops, cfg, device)
+            for m in window_models:
+                probs[m] += run_model(models[m], crops, cfg, device)
         if frame_models:
             chosen = np.arange(0, len(numbers), cfg.frame_step)
             per_model: dict = {m: [] for m in frame_models}
@@ -314,7 +347,7 @@ def run_model(m: LoadedModel, crops: list, cfg: PredictConfig, device: str) -> l
     with torch.no_grad():
         for i in range(0, len(inputs), cfg.batch_size):
             batch = torch.stack(inputs[i:i + cfg.batch_size]).to(device)
-            if m.name != "sequence":
+            if m.recipe.network == "frame":
                 batch = batch.flatten(0, 1)                              # (B, 3, h, w)
             out += torch.sigmoid(m.model(batch).float()).flatten().cpu().tolist()
     return out

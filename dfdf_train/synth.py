@@ -70,7 +70,7 @@ def write_video(path: str, frames: np.ndarray, *, fps: Fraction = FPS,
         # one thread and no AVX-512 code in x264, swscale on one thread: the same
         # frames give the same bytes on every machine and under any load
         from dfaug import simd
-        from dfaug.video import SWSCALE_THREADS
+        from dfaug.backends import SWSCALE_THREADS
         stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
                           **simd.x264_options()}
         pix_fmt = stream.pix_fmt

@@ -1,6 +1,6 @@
 """Augment aligned real/fake pairs and mix them, as the recipe's frame and sequence models see them.
 
-    python examples/augment_pair.py [--preset re] [--out grid.png]
+    python examples/augment_pair.py [--preset tight_erase] [--out grid.png]
 
 Real: carphone (a talking face). Fake: the same frames with the face region
 tinted. Each pair gets ONE draw of flip, crop, AutoAugment and erasing, applied to
@@ -13,12 +13,13 @@ import numpy as np
 import torch
 
 import dfaug
+from dfaug.augment import PRESETS
 from dfaug.testing import media_path
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", default="re", choices=["large_crop", "re", "sequence"])
+    ap.add_argument("--preset", default="tight_erase", choices=sorted(PRESETS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="save the augmented real/fake/mixed frames as PNG")
     args = ap.parse_args()

@@ -85,7 +85,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         shards = write_shards(tmp)
 
-        loader = dfaug.PairLoader(shards, mode="sequence", augment="sequence",
+        loader = dfaug.PairLoader(shards, mode="sequence", augment="tight",
                                   times=times.window(16, 1 / 30), mixup=False, with_info=True,
                                   batch_size=4, size=(144, 128), num_workers=args.workers,
                                   compression=dfaug.CompressionSampler())
@@ -104,7 +104,7 @@ def main():
         print(f"2. own device stage: x {tuple(x.shape)} mean {x.mean():.3f} std {x.std():.3f}, "
               f"y {y.tolist()}")
 
-        mine = dfaug.PairLoader(shards, mode="frame", augment="re", times=ten_fps_from_half_a_second,
+        mine = dfaug.PairLoader(shards, mode="frame", augment="tight_erase", times=ten_fps_from_half_a_second,
                                 batch_size=4, size=(144, 128), num_workers=args.workers)
         x, y = next(iter(mine))
         print(f"3. own frame choice: x {tuple(x.shape)} (4 samples x 4 frames: pairs mixed, "

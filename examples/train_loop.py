@@ -47,7 +47,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         shards = write_demo_shards(folder)
         loader = dfaug.PairLoader(
-            shards, augment="re" if args.mode == "frame" else "sequence", mode=args.mode,
+            shards, augment="tight_erase" if args.mode == "frame" else "tight", mode=args.mode,
             batch_size=2, num_workers=args.workers, seed=0,
             size=(176, 144))  # carphone is small; recipe crops would use the default (288, 224)
         model = torch.nn.Sequential(

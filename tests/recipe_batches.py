@@ -39,7 +39,7 @@ def worker_batches(shards, mode: str) -> list:
 
 def model_batches(shards, mode: str) -> list:
     """[(soft targets, each row's mean)] of one epoch through the CPU device stage."""
-    preset = "sequence" if mode == "sequence" else "re"
+    preset = "tight" if mode == "sequence" else "tight_erase"
     loader = PairLoader(shards, augment=preset, mode=mode, batch_size=3, num_workers=0,
                         size=(96, 80), seed=SEED, device="cpu",
                         compression=CompressionSampler(p_skip=0.25))

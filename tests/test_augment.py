@@ -25,21 +25,21 @@ def frames(carphone):
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_identical_pair_in_identical_pair_out(frames, preset):
-    aug = PairAugment(preset, p_autoaugment=1.0, p_erase=1.0 if preset == "re" else 0.0)
+    aug = PairAugment(preset, p_autoaugment=1.0, p_erase=1.0 if preset == "tight_erase" else 0.0)
     out = aug(pairs_of(frames, 16, 1), torch.Generator().manual_seed(1))
     assert torch.equal(out[:, 0], out[:, 1])
 
 
 def test_identical_frames_in_a_clip_stay_identical(frames):
     x = torch.from_numpy(frames[40]).permute(2, 0, 1).expand(6, 2, 7, -1, -1, -1).contiguous()
-    out = PairAugment("sequence", **ALL_ON)(x, torch.Generator().manual_seed(2))
+    out = PairAugment("tight", **ALL_ON)(x, torch.Generator().manual_seed(2))
     assert torch.equal(out, out[:, :, :1].expand_as(out))
     # but different clips of the batch were augmented differently
     assert len({out[i, 0, 0].sum().item() for i in range(6)}) == 6
 
 
 def test_erasing_box_and_noise_are_shared_by_pair_and_frames(frames):
-    aug = PairAugment("re", p_erase=1.0, p_autoaugment=0.0)
+    aug = PairAugment("tight_erase", p_erase=1.0, p_autoaugment=0.0)
     x = pairs_of(frames, 4, 7)
     params = aug.make_params(4, 144, 176, torch.Generator().manual_seed(3))
     assert params.erase.all()
@@ -59,14 +59,14 @@ def test_erasing_box_and_noise_are_shared_by_pair_and_frames(frames):
 
 def test_batch_of_identical_inputs_gets_diverse_outputs(frames):
     x = pairs_of(frames[50:51].repeat(32, 0), 32, 1)
-    out = PairAugment("re")(x, torch.Generator().manual_seed(4))
+    out = PairAugment("tight_erase")(x, torch.Generator().manual_seed(4))
     distinct = {tuple(np.round(out[i, 0].flatten()[::997].numpy(), 4)) for i in range(32)}
     assert len(distinct) >= 28  # flips, crops and AutoAugment draws differ per pair
 
 
 def test_same_seed_same_batch_other_seed_other_batch(frames):
     x = pairs_of(frames, 8, 1)
-    aug = PairAugment("re", p_erase=0.5)
+    aug = PairAugment("tight_erase", p_erase=0.5)
     a = aug(x, torch.Generator().manual_seed(5))
     b = aug(x, torch.Generator().manual_seed(5))
     c = aug(x, torch.Generator().manual_seed(6))
@@ -91,7 +91,7 @@ def test_large_crop_keeps_the_whole_box_visible(frames):
     with 16 rows of reflect-101 padding above and below."""
     square = torch.from_numpy(frames[:2, :, 16:160].copy()).permute(0, 3, 1, 2)   # 144x144
     x = square.view(1, 1, 2, 3, 144, 144).expand(1, 2, 2, 3, 144, 144).contiguous()
-    aug = PairAugment("large_crop", p_flip=0.0, p_autoaugment=0.0)
+    aug = PairAugment("whole_face", p_flip=0.0, p_autoaugment=0.0)
     out = aug(x, torch.Generator().manual_seed(0))
     pixels = out[0, 0] * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) \
         + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -107,14 +107,14 @@ def test_large_crop_keeps_the_whole_box_visible(frames):
 
 def test_uint8_and_float_inputs_agree(frames):
     x = pairs_of(frames, 4, 1)
-    aug = PairAugment("re", p_erase=0.5)
+    aug = PairAugment("tight_erase", p_erase=0.5)
     a = aug(x, torch.Generator().manual_seed(8))
     b = aug(x.float() / 255, torch.Generator().manual_seed(8))
     assert torch.allclose(a, b, atol=1e-4)
 
 
 def test_draws_follow_the_policy_probabilities():
-    aug = PairAugment("re")
+    aug = PairAugment("tight_erase")
     n = 20000
     params = aug.make_params(n, 224, 224, torch.Generator().manual_seed(9))
     assert abs(params.flip.float().mean() - 0.5) < 0.02
@@ -143,7 +143,7 @@ def test_hash_noise_is_standard_normal_and_seeded():
 ])
 def test_bad_batches_raise(bad, message):
     with pytest.raises(ValueError, match=message):
-        PairAugment("re")(bad)
+        PairAugment("tight_erase")(bad)
 
 
 def test_bad_configs_raise():
@@ -156,7 +156,7 @@ def test_bad_configs_raise():
     with pytest.raises(ValueError, match="erase_area"):
         AugmentConfig(erase_area=(0.5, 0.1))
     with pytest.raises(ValueError, match="smaller than the crop"):
-        PairAugment("re", smallest_max_size=100)(torch.zeros(1, 2, 1, 3, 64, 64, dtype=torch.uint8))
+        PairAugment("tight_erase", smallest_max_size=100)(torch.zeros(1, 2, 1, 3, 64, 64, dtype=torch.uint8))
 
 
 def test_device_resize_is_the_cpu_uint8_resize_pixel_for_pixel(frames):
@@ -185,7 +185,7 @@ def test_cuda_resize_matches_cpu(frames):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_matches_cpu_for_the_same_draws(frames):
-    aug = PairAugment("re", p_autoaugment=1.0, p_erase=0.5)
+    aug = PairAugment("tight_erase", p_autoaugment=1.0, p_erase=0.5)
     x = pairs_of(frames, 16, 1)
     params = aug.make_params(16, 144, 176, torch.Generator().manual_seed(10))
     cpu = aug.apply(x, params)
@@ -195,7 +195,7 @@ def test_cuda_matches_cpu_for_the_same_draws(frames):
     assert diff.mean() < 0.05 and (diff > 1.01).float().mean() < 1e-3
 
 
-@pytest.mark.parametrize("preset", ["re", "sequence"])
+@pytest.mark.parametrize("preset", ["tight_erase", "tight"])
 def test_center_view_is_centred_and_draws_nothing(frames, preset):
     """The validation/inference view: mirroring the input mirrors the output only when
     the crop sits in the middle (carphone's 144x176 at 224 high leaves an even margin
@@ -212,6 +212,6 @@ def test_center_view_is_centred_and_draws_nothing(frames, preset):
 
 
 def test_center_view_of_single_clips_matches_pairs(frames):
-    aug = PairAugment("large_crop")
+    aug = PairAugment("whole_face")
     x = pairs_of(frames, batch=2, t=3)
     assert torch.equal(aug.center(x[:, 0]), aug.center(x)[:, 0])

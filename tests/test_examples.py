@@ -21,7 +21,7 @@ def test_recompress_pair_example(tmp_path):
 
 
 def test_augment_pair_example(tmp_path):
-    for preset in ("re", "large_crop"):
+    for preset in ("tight_erase", "whole_face"):
         out = run_example("augment_pair.py", "--preset", preset, "--out", str(tmp_path / "g.png"))
         assert "x (4, 7, 3, 224, 192)" in out
         assert "the 4 copies of the pair got different draws: True" in out

@@ -51,7 +51,7 @@ def test_each_pair_once_per_epoch_over_2_ranks_and_2_workers(shard_dir, shards):
 
 def test_same_seed_same_batches_other_epoch_other_order(shard_dir):
     def run(epoch, seed=0):
-        loader = PairLoader(str(shard_dir / "*.tar"), augment="sequence", mode="sequence",
+        loader = PairLoader(str(shard_dir / "*.tar"), augment="tight", mode="sequence",
                             batch_size=4, num_workers=2, seed=seed, size=(128, 112))
         loader.set_epoch(epoch)
         return [(x, y) for x, y in loader]
@@ -76,7 +76,7 @@ def test_a_pair_gets_the_same_draw_whatever_the_workers(shard_dir):
 
 
 def test_frame_mode_batches(shard_dir):
-    loader = PairLoader(str(shard_dir / "*.tar"), augment="re", mode="frame", batch_size=3,
+    loader = PairLoader(str(shard_dir / "*.tar"), augment="tight_erase", mode="frame", batch_size=3,
                         num_workers=0, size=(288, 224))
     batches = list(loader)
     assert sum(len(y) for _, y in batches) == 10 * 8      # 8 frames per pair, each an image
@@ -88,7 +88,7 @@ def test_frame_mode_batches(shard_dir):
 
 
 def test_sequence_mode_with_the_recipe_compression(shard_dir):
-    loader = PairLoader(str(shard_dir / "*.tar"), augment="sequence", mode="sequence",
+    loader = PairLoader(str(shard_dir / "*.tar"), augment="tight", mode="sequence",
                         batch_size=4, num_workers=2,
                         compression=CompressionSampler(p_skip=0.0), size=(160, 128))
     shapes = [(x.shape, y.shape) for x, y in loader]
@@ -122,7 +122,7 @@ def test_a_corrupted_member_is_skipped_and_counted(shard_dir, tmp_path, caplog):
     from dfaug.shards import read_shard
     fmt = next(read_shard(str(tmp_path / "pairs-001.tar"))).meta["format"]
     corrupt_member(str(tmp_path / "pairs-001.tar"), f".fake.{fmt}")
-    loader = PairLoader(str(tmp_path / "*.tar"), augment="sequence", mode="sequence",
+    loader = PairLoader(str(tmp_path / "*.tar"), augment="tight", mode="sequence",
                         batch_size=4, num_workers=0, size=(128, 112))
     with caplog.at_level(logging.WARNING, logger="dfaug.loader"):
         total = sum(len(y) for _, y in loader)
@@ -183,7 +183,7 @@ def test_every_pair_of_a_shard_cut_inside_a_member_is_accounted_for(tmp_path):
         reals = [m for m in tar.getmembers() if ".real." in m.name]
     second = reals[1]
     cut.write_bytes(cut.read_bytes()[:second.offset_data + second.size // 2])
-    loader = PairLoader(str(tmp_path / "*.tar"), augment="re", mode="frame", batch_size=4,
+    loader = PairLoader(str(tmp_path / "*.tar"), augment="tight_erase", mode="frame", batch_size=4,
                         num_workers=0, device="cpu", compression=None, size=(64, 56))
     made = sum(len(y) // 8 for _, y in loader)
     lost = {key for _, key, _ in loader.skipped}
@@ -246,7 +246,7 @@ def test_resume_continues_with_the_same_batches(shard_dir, tmp_path, stop_after)
     corrupt_member(str(tmp_path / "pairs-001.tar"), f".fake.{fmt}")
 
     def loader():
-        out = PairLoader(str(tmp_path / "*.tar"), augment="sequence", mode="sequence",
+        out = PairLoader(str(tmp_path / "*.tar"), augment="tight", mode="sequence",
                          batch_size=2, num_workers=2, seed=3, size=(128, 112), shuffle_buffer=3)
         out.set_epoch(1)
         return out
@@ -312,7 +312,7 @@ def test_too_short_clips_are_skipped(tmp_path):
     with PairShardWriter(str(tmp_path / "s-%02d.tar")) as writer:
         writer.write("short", real.take(np.arange(20)), fake.take(np.arange(20)))
         writer.write("long", real, fake)
-    loader = PairLoader(str(tmp_path / "*.tar"), augment="re", batch_size=2, size=(128, 112))
+    loader = PairLoader(str(tmp_path / "*.tar"), augment="tight_erase", batch_size=2, size=(128, 112))
     assert sum(len(y) for _, y in loader) == 8
     assert loader.skipped[0][1] == "short" and "outside the clip" in loader.skipped[0][2]
 
@@ -328,7 +328,7 @@ def test_bad_arguments(shard_dir, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_loader_augments_on_the_gpu(shard_dir):
-    loader = PairLoader(str(shard_dir / "*.tar"), augment="re", mode="frame", batch_size=2,
+    loader = PairLoader(str(shard_dir / "*.tar"), augment="tight_erase", mode="frame", batch_size=2,
                         num_workers=2, device="cuda", size=(144, 176))
     assert loader.dataset.stage is None            # workers hand over uint8 pairs
     x, y = next(iter(loader))

@@ -54,7 +54,7 @@ def records(shard_dir) -> dict:
 
 @pytest.mark.parametrize("choice", [times.uniform(16), times.window(16, 1 / 30)])
 def test_16_frames_from_25fps_and_vfr_pairs_reencoded(shard_dir, choice):
-    loader = PairLoader(str(shard_dir / "*.tar"), mode="sequence", augment="sequence",
+    loader = PairLoader(str(shard_dir / "*.tar"), mode="sequence", augment="tight",
                         times=choice, batch_size=2, size=SIZE, device="cpu", with_info=True,
                         compression=CompressionSampler(p_skip=0.0))
     keys = set()
@@ -92,7 +92,7 @@ def test_the_sampled_frames_are_those_nearest_to_the_times(shard_dir):
 
 
 def test_frames_a_choice_cannot_give_are_skipped_and_counted(shard_dir):
-    loader = PairLoader(str(shard_dir / "*.tar"), mode="sequence", augment="sequence",
+    loader = PairLoader(str(shard_dir / "*.tar"), mode="sequence", augment="tight",
                         times=times.window(150, 1 / 25), batch_size=4, size=SIZE, device="cpu")
     assert list(loader) == []                       # 6 s windows of clips of 2 to 4 s
     assert loader.counts["skipped"] == 10
@@ -101,7 +101,7 @@ def test_frames_a_choice_cannot_give_are_skipped_and_counted(shard_dir):
                          times=lambda pts, rng: pts[0] + np.array([0.5, 9.0]), device="cpu")
     assert list(outside) == [] and outside.counts["skipped"] == 10
     assert all("outside the clip" in why for _, _, why in outside.skipped)
-    strict = PairLoader(str(shard_dir / "*.tar"), mode="sequence", augment="sequence",
+    strict = PairLoader(str(shard_dir / "*.tar"), mode="sequence", augment="tight",
                         batch_size=4, size=SIZE, device="cpu", compression=None,
                         times=times.window(16, 1 / 30, repeat=False))
     list(strict)
@@ -121,7 +121,7 @@ def test_mixup_off_yields_both_members_with_the_same_draw(tmp_path, carphone, mo
         for k in range(3):
             writer.write(f"same{k}", clip, clip)
     loader = PairLoader(str(tmp_path / "*.tar"), mode=mode, mixup=False, batch_size=3,
-                        size=(144, 176), device="cpu", augment="re",
+                        size=(144, 176), device="cpu", augment="tight_erase",
                         compression=CompressionSampler(p_skip=0.0))
     (x, y), = list(loader)
     frames = 8 if mode == "frame" else 1
@@ -137,7 +137,7 @@ def test_mixup_off_yields_both_members_with_the_same_draw(tmp_path, carphone, mo
 def test_info_rows_align_with_x_and_carry_the_params_used(shard_dir):
     """Each row's RowInfo names its sample and member; re-encoding the stored clips with
     its CompressionParams and taking the centre view gives that row back exactly."""
-    preset = PairAugment("sequence")
+    preset = PairAugment("tight")
     stage = Augment(preset, "sequence", mixup=False, center=True)
     loader = PairLoader(str(shard_dir / "*.tar"), mode="sequence", batch_size=4, size=(144, 176),
                         device_stage=stage, with_info=True, device="cpu",
@@ -223,7 +223,7 @@ def test_resume_mid_epoch_with_each_seam(shard_dir, seam):
             x = torch.cat([c.flatten(0, 1) for c in clips]).float() / 255
             return x + 0.1 * torch.rand(1, generator=gen), torch.ones(len(x))
 
-    args = {"window": dict(times=times.window(16, 1 / 30), mode="sequence", augment="sequence"),
+    args = {"window": dict(times=times.window(16, 1 / 30), mode="sequence", augment="tight"),
             "mixup_off": dict(mixup=False),
             "info_and_singles": dict(with_info=True, times=times.uniform(4)),
             "own_stage": dict(device_stage=Brighter(), mode="sequence")}[seam]
@@ -264,7 +264,7 @@ def test_bad_arguments_name_themselves(shard_dir, kwargs, match):
     with pytest.raises(ValueError, match=match):
         PairLoader(str(shard_dir / "*.tar"), **kwargs)
     with pytest.raises(ValueError, match="not both"):
-        PairDataset(str(shard_dir / "*.tar"), augment="re", device_stage=PassThrough())
+        PairDataset(str(shard_dir / "*.tar"), augment="tight_erase", device_stage=PassThrough())
 
 
 def test_a_single_clip_with_a_second_frame_member_is_reported(tmp_path, carphone):

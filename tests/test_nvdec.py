@@ -55,15 +55,15 @@ def no_gpu(monkeypatch):
 
 
 def test_nvdec_backends_are_registered_and_leave_frames_on_cuda():
-    backends = dfaug.video._BACKENDS
+    backends = dfaug.backends._BACKENDS
     assert backends["dali"].device == backends["pyav-cuda"].device == "cuda"
     # set by expected speed until bench_decode.py measures them on a GPU
     assert backends["dali"].priority > backends["pyav-cuda"].priority > backends["pyav"].priority
 
 
 def test_without_a_gpu_auto_falls_back_to_pyav(no_gpu):
-    assert not dfaug.video._BACKENDS["dali"].available()
-    assert not dfaug.video._BACKENDS["pyav-cuda"].available()
+    assert not dfaug.backends._BACKENDS["dali"].is_available()
+    assert not dfaug.backends._BACKENDS["pyav-cuda"].is_available()
     assert dfaug.available_backends()[0] == "pyav"
     clip = read_video(media_path("carphone_pristine.mp4"))
     assert isinstance(clip.frames, np.ndarray)
@@ -88,7 +88,7 @@ def test_unavailable_backend_error_names_what_is_missing(no_gpu, backend, monkey
 def test_missing_dali_package_is_named(monkeypatch):
     monkeypatch.setattr(nvdec, "_dali_package_missing",
                         lambda: "NVIDIA DALI is not installed (pip install nvidia-dali-cuda120)")
-    assert not dfaug.video._BACKENDS["dali"].available()
+    assert not dfaug.backends._BACKENDS["dali"].is_available()
     with pytest.raises(ValueError, match="nvidia-dali-cuda120"):
         read_video(media_path("carphone_pristine.mp4"), backend="dali")
 
@@ -231,7 +231,7 @@ def carphone_vp9() -> bytes:
 @needs_dali
 def test_dali_reader_on_its_cpu_decoder_matches_pyav(carphone_vp9):
     reference = read_video(carphone_vp9, backend="pyav")
-    clip = nvdec._read_dali(carphone_vp9, device="cpu")
+    clip = nvdec.read_dali(carphone_vp9, device="cpu")
     assert isinstance(clip.frames, torch.Tensor) and clip.frames.shape == reference.frames.shape
     assert np.array_equal(clip.pts, reference.pts)
     mean, p99, _ = diff_stats(clip.frames, reference.frames)
@@ -244,10 +244,10 @@ def test_dali_reader_on_its_cpu_decoder_matches_pyav(carphone_vp9):
 @needs_dali
 def test_dali_bad_input_is_a_decode_error_and_the_next_read_works(carphone_vp9):
     with pytest.raises(VideoDecodeError):
-        nvdec._read_dali(b"this is not a video" * 100, device="cpu")
+        nvdec.read_dali(b"this is not a video" * 100, device="cpu")
     with pytest.raises(VideoDecodeError):  # DALI's own error, wrapped
         nvdec.dali_decode([b"this is not a video" * 100], device="cpu")
-    assert len(nvdec._read_dali(carphone_vp9, device="cpu")) == 40
+    assert len(nvdec.read_dali(carphone_vp9, device="cpu")) == 40
 
 
 # ---------------------------------------------------------------- on the GPU machine
@@ -257,7 +257,7 @@ def gpu_backend(name: str) -> str:
     """Skip unless ``name`` can run here, with the reason it cannot."""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    reason = dfaug.video._BACKENDS[name].why_unavailable()
+    reason = dfaug.backends._BACKENDS[name].call("why_unavailable")
     if reason:
         pytest.skip(reason)
     return name
@@ -302,7 +302,7 @@ def test_nvdec_backend_reads_bytes_and_rejects_bad_input(backend, tmp_path):
 
 @needs_cuda
 def test_auto_picks_a_gpu_backend_when_there_is_one():
-    gpu = [b for b in dfaug.available_backends() if dfaug.video._BACKENDS[b].device == "cuda"]
+    gpu = [b for b in dfaug.available_backends() if dfaug.backends._BACKENDS[b].device == "cuda"]
     if not gpu:
         pytest.skip("no NVDEC backend available here")
     clip = read_video(media_path("carphone_pristine.mp4"), device="cuda")

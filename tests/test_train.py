@@ -185,7 +185,7 @@ def test_more_ranks_on_a_node_than_gpus_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(ValueError, match="local rank 1 has no GPU of its own"):
-        train_module._device(TrainConfig(device="auto"), rank=1)
+        train_module.pick_device(TrainConfig(device="auto"), rank=1)
 
 
 def run_cli(*args):

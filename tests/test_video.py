@@ -70,11 +70,11 @@ def test_ffmpeg_failing_after_some_frames_is_reported_as_a_truncation():
     # NVDEC may raise on a cut last frame where FFmpeg's software decoder conceals it:
     # both backends then say "truncated", with the counts, like check_decoded
     error = av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
-    cut = dfaug.video.decode_error("v.mp4", 12, 50, error)
+    cut = dfaug.backends.decode_error("v.mp4", 12, 50, error)
     assert isinstance(cut, VideoDecodeError)
     assert "truncated video, 12 of 50 declared frames" in str(cut) and "Invalid data" in str(cut)
     for n, declared in ((0, 50), (50, 50), (12, 0)):  # nothing decoded, all, no count
-        assert "not a readable video" in str(dfaug.video.decode_error("v.mp4", n, declared, error))
+        assert "not a readable video" in str(dfaug.backends.decode_error("v.mp4", n, declared, error))
 
 
 @pytest.mark.parametrize("data", [b"", b"this is not a video" * 100, bytes(range(256)) * 64])
@@ -115,8 +115,8 @@ def test_backend_registry(carphone):
         with pytest.raises(ValueError, match="not available"):
             read_video("any.mp4", backend="test-absent")
     finally:
-        dfaug.video._BACKENDS.pop("test-fast")
-        dfaug.video._BACKENDS.pop("test-absent")
+        dfaug.backends._BACKENDS.pop("test-fast")
+        dfaug.backends._BACKENDS.pop("test-absent")
     assert dfaug.available_backends()[0] == "pyav"
 
 
@@ -152,7 +152,7 @@ def test_lazy_frames_refuse_indices_they_cannot_honour(carphone):
 def test_frame_step_falls_back_to_30_fps_for_an_unknown_rate():
     from fractions import Fraction
     from types import SimpleNamespace
-    from dfaug.video import frame_step
+    from dfaug.backends import frame_step
     # PyAV <= 18 gives None for an unknown rate, 19 a rational 0/1
     assert frame_step(SimpleNamespace(average_rate=None)) == frame_step(
         SimpleNamespace(average_rate=Fraction(0, 1))) == 1 / 30
