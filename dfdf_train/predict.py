@@ -255,6 +255,8 @@ def _predict(videos, models, out, cfg, detector, detector_weights, device, threa
             probs = video_probs(path, models, det, cfg, device, threads, per_track)
         except ValueError as e:  # unreadable video (VideoDecodeError is a ValueError)
             probs, reason = {}, f"unreadable: {e}"
+        except OSError as e:  # listed (a CSV row, a test list) but not there
+            probs, reason = {}, f"missing: {e}"
         else:
             reason = None if any(len(p) for p in probs.values()) else "no face track"
         if reason:

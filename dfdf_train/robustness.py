@@ -179,8 +179,10 @@ def _robustness(videos, models, out, cells, labels, layout, detector, detector_w
                     copy = transcode(path, cell.params(), threads=1)
                     data, kbit_s = copy.data, copy.kbit_s
                 probs = video_probs(data, models, det, cfg, device, threads)
-            except ValueError as e:  # unreadable, or too small for the cell's codec
+            except (ValueError, av.error.FFmpegError) as e:  # unreadable, or too small for the codec
                 probs, reason, kbit_s = {}, f"unreadable: {e}", None
+            except OSError as e:  # listed but not there
+                probs, reason, kbit_s = {}, f"missing: {e}", None
             if not reason and not any(len(p) for p in probs.values()):
                 reason = "no face track"
             score = aggregate([p for v in probs.values() for p in v])

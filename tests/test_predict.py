@@ -160,7 +160,8 @@ def test_one_video_prints_its_score_and_each_track(checkpoints, videos, tmp_path
 def test_each_layout_is_predicted_under_its_own_names(checkpoints, layout, tmp_path):
     from dfdf_train.evaluate import evaluate
     from dfdf_train.sources import list_videos as source_videos
-    made = synth.make_layout(str(tmp_path / "data"), layout, n_real=2, frames=30, bad=False)
+    # 45 frames: 8 detections at 15 fps, enough for a track (t_min 7)
+    made = synth.make_layout(str(tmp_path / "data"), layout, n_real=2, frames=45, bad=False)
     videos = list_videos([made.input])
     labelled = source_videos([made.input])
     assert sorted(name for name, _ in videos) == sorted(v.filename for v in labelled)
@@ -168,6 +169,8 @@ def test_each_layout_is_predicted_under_its_own_names(checkpoints, layout, tmp_p
     out = str(tmp_path / "sub.csv")
     scores = predict(videos, load_models({"re": checkpoints["re"]}, "cpu"), out)
     assert len(scores) == 4 and all(0.01 <= s <= 0.99 for s in scores.values())
+    with open(str(tmp_path / "sub.report.jsonl")) as f:
+        assert f.read() == ""  # every video scored from its face tracks, none 0.5
     result = evaluate(out, [made.input])
     assert (result["videos"], result["fake"], result["missing_predictions"]) == (4, 2, 0)
     assert result["rows"][0]["auc"] is not None

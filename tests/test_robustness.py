@@ -104,3 +104,23 @@ def test_bad_grids_name_the_entry(grid, message):
     with pytest.raises(ValueError, match=message):
         parse_grid(grid)
     assert parse_grid(["h264:23,40", "h264:40"]) == [Cell(), Cell("h264", 23), Cell("h264", 40)]
+
+
+def test_unreadable_and_missing_videos_score_half_with_the_reason(checkpoints, tmp_path):  # noqa: F811
+    """A CSV may list a video that is corrupt or absent: 0.5 and the reason, in every cell."""
+    made = synth.make_layout(str(tmp_path / "data"), "csv", n_real=2, frames=45, bad=False)
+    root = os.path.dirname(made.input)
+    with open(os.path.join(root, "clips", "broken.mp4"), "wb") as f:
+        f.write(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    with open(made.input, "a") as f:
+        f.write("clips/broken.mp4,FAKE,,test,\nclips/absent.mp4,REAL,,test,\n")
+    models = load_models({"re": checkpoints["re"]}, "cpu")
+    result = robustness(list_videos([made.input]), models, str(tmp_path / "o"),
+                        parse_grid(["h264:30"]), labels=[made.input], threads=1)
+    assert [r["scored_0.5"] for r in result["rows"]] == [2, 2]
+    with open(tmp_path / "o" / CELLS) as f:
+        reasons = {(x["video"], x["cell"]): x["reason"] for x in map(json.loads, f)}
+    assert reasons["clips/broken.mp4", "original"].startswith("unreadable")
+    assert reasons["clips/absent.mp4", "h264:30:1"].startswith("missing")
+    scores = predict(list_videos([made.input]), models, str(tmp_path / "p.csv"))
+    assert scores["clips/absent.mp4"] == scores["clips/broken.mp4"] == 0.5
