@@ -1,8 +1,9 @@
 """The command line: one sub-command per module.
 
-Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``. Modules keep heavy imports (torch, timm, av) inside ``run`` so
-that ``--help`` answers at once.
+Each command is a small module of :mod:`dfdf_train.commands` that defines ``HELP``
+(one line), ``add_arguments(parser)`` and ``run(args) -> int`` from light imports (the
+settings and the registries); ``run`` imports the work itself. So ``--help`` answers at
+once, and the modules that do the work import torch, timm or av where they like.
 """
 from __future__ import annotations
 
@@ -13,12 +14,8 @@ import sys
 from typing import Optional, Sequence
 
 COMMANDS = {  # name -> module, in the order of the recipe
-    "preprocess": "dfdf_train.preprocess",
-    "train": "dfdf_train.train",
-    "predict": "dfdf_train.predict",
-    "evaluate": "dfdf_train.evaluate",
-    "robustness": "dfdf_train.robustness",
-    "demo": "dfdf_train.demo",
+    name: f"dfdf_train.commands.{name}"
+    for name in ("preprocess", "train", "predict", "evaluate", "robustness", "demo")
 }
 
 EPILOG = """\

@@ -12,7 +12,8 @@ accepted through their ``detach().cpu().numpy()``.
 """
 from __future__ import annotations
 
-from typing import Any, Tuple
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -121,3 +122,18 @@ def log_loss(y_true: Any, p: Any, eps: float = 1e-15) -> float:
         raise ValueError(f"eps must be in [0, 0.5), got {eps!r}")
     q = np.clip(q, eps, 1 - eps)
     return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The recipe's inference settings (``predict``, ``robustness``)."""
+
+    fps: float = 15.0            # frames are read at this rate
+    detect_every: int = 3        # faces on every 3rd of those frames
+    t_min: int = 7               # fewest detections of a kept track
+    box_scale: float = 1.5
+    window: int = 7              # sequence model: frames per window
+    window_step: int = 14        # ... a window starting every 14 frames
+    frame_step: int = 2          # frame models: every 2nd track frame
+    batch_size: int = 32         # crops per forward pass
+    threads: Optional[int] = None  # CPU threads of decoding and of torch (None: every core)

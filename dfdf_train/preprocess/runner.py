@@ -11,7 +11,7 @@ from dfaug.formats import DEFAULT_FORMAT, FORMATS
 from ..progress import Progress
 from .commit import ShardSink, finished_groups, merge_reports
 from .config import DetectorSpec, PreprocessConfig
-from .plan import plan, resolve_shard, shard_groups
+from .groups import plan, resolve_shard, shard_groups
 from .pool import results
 from .work import Timer
 

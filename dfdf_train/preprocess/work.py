@@ -18,7 +18,7 @@ import numpy as np
 from ..sources import Video
 from ..tracking import Track, align_tracks, scale_box, track_iou
 from .config import PreprocessConfig
-from .plan import Group
+from .groups import Group
 
 log = logging.getLogger("dfdf_train.preprocess")
 

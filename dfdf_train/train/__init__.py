@@ -1,45 +1,25 @@
-"""Train one of the recipe's three models on pair shards.
+"""Training one of the recipe's models (the ``train`` command,
+:mod:`dfdf_train.commands.train`; docs/training.md).
 
-    python -m dfdf_train train --recipe large_crop --data 'shards/*.tar' --out runs/large_crop
-
-Defaults are the recipe's (docs/recipe.md "Training"): SGD Nesterov, lr 0.005, momentum
-0.9, weight decay 1e-4; the first 100 iterations train only the classifier with the
-backbone frozen in eval mode; then lr * (max_iters - it) / max_iters down to
---max-iters 100000; 8 pairs per batch (x 8 frames for the frame models, 7-frame
-sequences for the sequence model); aligned mixup with soft-target BCE. Every value can
-be set by a flag or in a YAML file (--config; keys are the flag names with
-underscores; flags win over the file).
-
-Beyond the recipe: bf16/fp16 autocast and channels_last on CUDA (--precision fp32 for
-the recipe's FP32); DDP under torchrun (NCCL on GPUs, gloo on CPUs; the loader splits
-the shards by rank); validation log-loss on --val-data every --val-every iterations;
-checkpoints (--out/last.pt) written atomically every --ckpt-every iterations;
---resume continues the run exactly where its last checkpoint left it (model, optimiser,
-schedule, loader position, random state); metrics to --out/metrics.csv and to
-TensorBoard when the tensorboard package is installed.
-
-Multi-GPU: torchrun --nproc-per-node 8 -m dfdf_train train --recipe re --data ... --out ...
+``config`` (the settings, their YAML file, what --resume may change), ``run`` (one
+process's model, optimiser, warm-up phases, step, devices and DDP), ``loop`` (the loop,
+validation, metrics, checkpoints). Names are imported from their module when first used,
+so the settings are read without torch.
 """
-from __future__ import annotations
+import importlib
 
-import argparse
-
-from .config import (OPTIMIZERS, PRECISIONS, RESUME_MAY_CHANGE, TrainConfig, add_arguments,
-                     config_from_args, read_yaml, resumed_config)
-from .loop import CHECKPOINT_FORMAT, Metrics, atomic_save, train, validate
-from .run import Run, cpu_plan, lr_factor, pick_device
-
-HELP = "train one of the recipe's models (large_crop, re, sequence) on pair shards"
-
-__all__ = ["HELP", "run", "OPTIMIZERS", "PRECISIONS", "RESUME_MAY_CHANGE", "TrainConfig",
-           "add_arguments", "config_from_args", "read_yaml", "resumed_config",
-           "CHECKPOINT_FORMAT", "Metrics", "atomic_save", "train", "validate", "Run",
-           "cpu_plan", "lr_factor", "pick_device"]
+_EXPORTS = {
+    "OPTIMIZERS": "config", "PRECISIONS": "config", "RESUME_MAY_CHANGE": "config",
+    "TrainConfig": "config", "config_from_args": "config", "read_yaml": "config",
+    "resumed_config": "config",
+    "CHECKPOINT_FORMAT": "loop", "Metrics": "loop", "atomic_save": "loop", "train": "loop",
+    "validate": "loop",
+    "Run": "run", "cpu_plan": "run", "lr_factor": "run", "pick_device": "run",
+}
+__all__ = sorted(_EXPORTS)
 
 
-def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    if args.resume:
-        cfg = resumed_config(cfg, explicit=set(vars(args)))
-    train(cfg.check(), resume=args.resume)
-    return 0
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -9,6 +9,14 @@ import os
 import time
 from typing import Optional
 
+import torch
+import torch.nn.functional as F
+
+import dfaug
+from dfaug.device_stage import Augment
+from dfaug.threads import torch_threads
+
+from ..progress import Progress
 from .config import TrainConfig
 from .run import Run, _channels_last
 
@@ -21,10 +29,6 @@ CHECKPOINT_FORMAT = 2
 def validate(run) -> dict:
     """Validation log-loss and accuracy of the real and fake members apart, centre
     crops, no re-encoding, no mixup."""
-    import torch
-    import torch.nn.functional as F
-    import dfaug
-    from dfaug.device_stage import Augment
     cfg = run.cfg
     if not cfg.val_data:
         return {}
@@ -59,7 +63,6 @@ def validate(run) -> dict:
 
 def checkpoint_state(run) -> dict:
     """Everything a checkpoint holds (every rank joins the loaders' gather)."""
-    import torch
     loaders = [run.loader.state_dict()]
     if run.world > 1:
         loaders = [None] * run.world
@@ -85,7 +88,6 @@ def save_checkpoint(run) -> Optional[str]:
 
 def load_checkpoint(run, path: str) -> None:
     """Continue ``run`` exactly where the checkpoint at ``path`` left it."""
-    import torch
     state = torch.load(path, map_location="cpu", weights_only=False)
     if len(state["loaders"]) != run.world:
         raise ValueError(f"{path} was saved by {len(state['loaders'])} processes; resume it "
@@ -105,7 +107,6 @@ def load_checkpoint(run, path: str) -> None:
 
 def atomic_save(obj, path: str) -> None:
     """torch.save to a temporary name beside ``path``, then rename: never half a file."""
-    import torch
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
         torch.save(obj, tmp)
@@ -160,14 +161,11 @@ class Metrics:
 
 def train(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run (or continue) a training run; returns the last metrics."""
-    from dfaug.threads import torch_threads
     with torch_threads(None):  # Run sets the run's count; the caller's comes back after
         return _train(cfg, resume)
 
 
 def _train(cfg: TrainConfig, resume: bool) -> dict:
-    import torch
-    from ..progress import Progress
 
     if not resume and os.path.exists(os.path.join(cfg.out, "last.pt")):
         raise ValueError(f"--out {cfg.out} already holds a run (last.pt): pass --resume to "

@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 import time
 
+import torch
+import torch.nn.functional as F
+
+import dfaug
+import dfaug.threads
+
+from ..models import build_model, to_channels_last
 from .config import TrainConfig
 
 
@@ -12,10 +19,6 @@ class Run:
     """The pieces of one training process: model, optimiser, loader, logs."""
 
     def __init__(self, cfg: TrainConfig):
-        import torch
-        import dfaug
-        from dfaug.threads import set_torch_threads
-        from ..models import build_model, to_channels_last
 
         self.cfg = cfg
         self.rank, self.world = _init_distributed(cfg)
@@ -39,7 +42,7 @@ class Run:
             self.optimizer, lambda it: lr_factor(it, cfg.max_iters, cfg.lr_ramp_iters))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.threads, workers = cpu_plan(cfg, cuda)
-        set_torch_threads(self.threads)
+        dfaug.threads.set_torch_threads(self.threads)
         self.augment = cfg.augment()  # training batches and validation's centre view
         self.loader = dfaug.PairLoader(
             cfg.data, augment=self.augment, mode=cfg.mode, batch_size=cfg.batch_size,
@@ -57,7 +60,6 @@ class Run:
     # -- phases: the recipe's frozen-backbone warm-up, then everything trains
 
     def set_phase(self) -> None:
-        import torch
         warm = self.iteration < self.cfg.warmup_iters
         head = self.model.backbone.get_classifier()
         for p in self.model.parameters():
@@ -75,8 +77,6 @@ class Run:
                     self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def step(self, x, y) -> float:
-        import torch
-        import torch.nn.functional as F
         warm = self.iteration < self.cfg.warmup_iters
         net = self.ddp if (self.ddp is not None and not warm) else self.model
         if self.channels_last:
@@ -109,26 +109,23 @@ def cpu_plan(cfg: TrainConfig, cuda: bool) -> tuple:
     """(training threads, loader workers) of this process: within --threads cores,
     by default the cores it may run on shared among the node's torchrun processes. On
     a CPU half go to the loader, on a GPU all but the one that drives it."""
-    from dfaug.threads import available_cores, split_cores
     budget = cfg.threads
     if budget is None:
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        budget = max(1, available_cores() // local)
+        budget = max(1, dfaug.threads.available_cores() // local)
     default = budget - 1 if cuda else budget // 2  # 1 core: load in-process
-    return split_cores(budget, cfg.workers, default_workers=default)
+    return dfaug.threads.split_cores(budget, cfg.workers, default_workers=default)
 
 
 def _channels_last(x):
     """channels_last for images (N, C, H, W) and for sequences (B, T, C, H, W), whose
     frames the sequence model runs as one (B*T, C, H, W) batch."""
-    import torch
     if x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).view(x.shape)
 
 
 def _init_distributed(cfg: TrainConfig) -> tuple:
-    import torch
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
@@ -140,7 +137,6 @@ def _init_distributed(cfg: TrainConfig) -> tuple:
 
 def pick_device(cfg: TrainConfig, rank: int):
     """The device of this rank: its own GPU, or the CPU."""
-    import torch
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is visible")
     if cfg.device == "cpu" or not torch.cuda.is_available():
@@ -155,7 +151,6 @@ def pick_device(cfg: TrainConfig, rank: int):
 
 
 def _amp_dtype(precision: str, cuda: bool):
-    import torch
     if precision == "fp32" or (precision == "auto" and not cuda):
         return None
     if precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()):
