@@ -508,15 +508,11 @@ def make_layout(out_dir: str, layout: str, *, n_real: int = 4, seed: int = 0, fr
     root = os.path.join(out_dir, {"ffpp": "FaceForensics", "celebdf": "Celeb-DF-v2",
                                   "csv": "mydata"}[layout])
     made = LayoutSet(os.path.join(root, "videos.csv") if layout == "csv" else root, layout)
-    paths = _LAYOUT_PATHS[layout]
+    video = _LAYOUT_PATHS[layout]  # (kind, i, j) -> the video's path below the root
     rows = []  # csv: (video, label, original, split, extra)
 
-    def write(rel, frames_, **kw):
-        path = write_video(os.path.join(root, rel), frames_, **kw)
-        return path
-
-    def video(kind, i, j=None):
-        return paths(kind, i, j)
+    def write(rel, frames_):
+        return write_video(os.path.join(root, rel), frames_)
 
     variants = [draw_variant(rng, src, frames) for _ in range(n_real + 2)]
     for i in range(n_real):
